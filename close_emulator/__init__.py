@@ -1,0 +1,1 @@
+"""Close API emulator: a real HTTP server on loopback that answers like Close."""

@@ -1,0 +1,1 @@
+"""JSON Schemas of the streams, shipped inside the package."""
