@@ -1,0 +1,105 @@
+"""One time model: parse every ISO 8601 form at the edge into aware UTC
+datetimes, compare datetimes (never strings), write one bookmark format."""
+
+import re
+from datetime import date, datetime, timedelta, timezone
+
+import pendulum
+
+UTC = timezone.utc
+BOOKMARK_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+# Close's own form, the one nearly every value takes: the fast path.
+_CLOSE_FORM = re.compile(
+    r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(\+00:00|Z)?$"
+)
+_ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+
+
+def parse_datetime(value: str | datetime | date) -> datetime:
+    """Parse an ISO 8601 instant (or a bare date, read as midnight UTC) to an
+    aware UTC datetime. A value without an offset is read as UTC, as Close
+    sends some of its timestamps naive. Raises ValueError when it does not
+    parse."""
+    if isinstance(value, datetime):
+        return _as_utc(value)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    if not isinstance(value, str):
+        raise ValueError(f"not a date-time: {value!r}")
+
+    text = value.strip()
+    try:
+        return _as_utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
+    except ValueError:
+        pass
+
+    # NB: fromisoformat on 3.10 refuses fractions that are not 3 or 6 digits
+    # and week dates; pendulum reads the rest of ISO 8601.
+    try:
+        parsed = pendulum.parse(text, strict=False)
+    except Exception as exc:  # pendulum raises its own ParserError
+        raise ValueError(f"not an ISO 8601 date-time: {value!r}") from exc
+    if isinstance(parsed, datetime):
+        return _as_utc(parsed)
+    if isinstance(parsed, date):
+        return datetime(parsed.year, parsed.month, parsed.day, tzinfo=UTC)
+    raise ValueError(f"not an ISO 8601 date-time: {value!r}")
+
+
+def _as_utc(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def format_bookmark(moment: datetime) -> str:
+    """The tap's one format for bookmarks and record date-times:
+    RFC 3339 in UTC with microseconds, e.g. 2024-04-30T10:00:05.000000Z."""
+    if moment.tzinfo is None:
+        raise ValueError("refusing to format a naive datetime")
+    return moment.astimezone(UTC).strftime(BOOKMARK_FORMAT)
+
+
+def normalize_datetime(value: str) -> str:
+    """Rewrite a date-time string from Close as RFC 3339 UTC. Raises
+    ValueError when it does not parse."""
+    if _CLOSE_FORM.match(value):
+        return _normalize_close_form(value)
+    return format_bookmark(parse_datetime(value))
+
+
+def _normalize_close_form(value: str) -> str:
+    # Already UTC (or naive, read as UTC): only the spelling changes, so skip
+    # the parse. This is the hot path of every record.
+    if value.endswith("+00:00"):
+        value = value[:-6]
+    elif value.endswith("Z"):
+        value = value[:-1]
+    head, _, fraction = value.partition(".")
+    return f"{head}.{fraction.ljust(6, '0')}Z"
+
+
+def normalize_date_or_text(value: str) -> str:
+    """For fields that hold a date-time or free text (an email's
+    envelope.date): normalise an ISO 8601 date-time, pass anything else
+    through unchanged."""
+    if not _ISO_DATETIME.match(value):
+        return value
+    try:
+        return normalize_datetime(value)
+    except ValueError:
+        return value
+
+
+def floor_to_minute(moment: datetime) -> datetime:
+    """Close's lead search compares date_updated at minute precision."""
+    return moment.replace(second=0, microsecond=0)
+
+
+def floor_to_second(moment: datetime) -> datetime:
+    return moment.replace(microsecond=0)
+
+
+def days(count: float) -> timedelta:
+    return timedelta(days=count)
