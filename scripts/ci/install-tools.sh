@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Creates one virtualenv per downstream tool under build/tools/<name>.
+#
+# Each tool gets its own because their pins clash with singer-python's
+# (jsonschema 2 against 4). Re-running is cheap: a venv whose stamp matches
+# its pinned requirement is left alone.
+set -euo pipefail
+source "$(dirname "$0")/_lib.sh"
+
+# name|pip requirement(s)|command that proves it runs
+TOOLS=(
+    "singer-tools|singer-tools==0.4.1|singer-check-tap --help"
+    "target-jsonl|target-jsonl==0.1.4|python -c 'import target_jsonl'"
+    "target-postgres|meltanolabs-target-postgres==0.8.1|target-postgres --about"
+    "meltano|meltano==4.4.1|meltano --version"
+    "jsonschema|jsonschema==4.26.0 rfc3339-validator==0.1.4|python -c 'import jsonschema, rfc3339_validator'"
+)
+
+install_tool() {
+    local name="$1" requirements="$2" check="$3"
+    local venv="$TOOLS_DIR/$name"
+    local stamp="$venv/.installed"
+
+    if [[ -f "$stamp" && "$(cat "$stamp")" == "$requirements" ]]; then
+        log "$name: up to date"
+        return
+    fi
+
+    log "$name: installing $requirements"
+    rm -rf "$venv"
+    "$PYTHON" -m venv "$venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+        $requirements
+    (PATH="$venv/bin:$PATH" && eval "$check") >/dev/null
+    echo "$requirements" >"$stamp"
+}
+
+mkdir -p "$TOOLS_DIR"
+for entry in "${TOOLS[@]}"; do
+    IFS='|' read -r name requirements check <<<"$entry"
+    install_tool "$name" "$requirements" "$check"
+done
+log "tools ready in $TOOLS_DIR"
