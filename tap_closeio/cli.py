@@ -1,0 +1,314 @@
+"""The command line: flags, reading the config, state and catalog files, exit
+codes; the one place that turns a TapError into one CRITICAL line and exit 1."""
+
+import argparse
+import json
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import singer
+
+from tap_closeio import __version__
+from tap_closeio.client import CloseClient, RetryPolicy
+from tap_closeio.config import SETTINGS, Config, load_config
+from tap_closeio.errors import CatalogError, ConfigError, StateError, TapError
+
+LOGGER = logging.getLogger(__name__)
+
+NAME = "tap-closeio"
+DESCRIPTION = (
+    "Singer tap for Close (close.com): leads, activities, tasks, users, lead "
+    "custom fields and the event log; a drop-in replacement for singer-io's "
+    "tap-closeio."
+)
+CAPABILITIES = ["catalog", "properties", "discover", "state", "about", "test"]
+
+# Name, endpoint, key, replication key: the contract with the original tap
+# (compatibility.md), in sync order.
+STREAMS = (
+    ("custom_fields", "/custom_field/lead/", "id", "date_updated"),
+    ("leads", "/lead/", "id", "date_updated"),
+    ("activities", "/activity/", "id", "date_created"),
+    ("tasks", "/task/", "id", "date_updated"),
+    ("users", "/user/", "id", "date_updated"),
+    ("event_log", "/event/", "id", "date_updated"),
+)
+
+# `--test` asks one cheap question; a dead host should not take 31 s of
+# retries to say so.
+TEST_POLICY = RetryPolicy(max_attempts=2, max_rate_limited=3)
+
+LOG_LEVEL_VARIABLE = "TAP_CLOSEIO_LOG_LEVEL"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point (`tap-closeio`). Returns the exit code."""
+    _configure_logging()
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # argparse: usage errors exit 2, --help 0
+        return exc.code if isinstance(exc.code, int) else 2
+
+    secrets = [os.environ.get("TAP_CLOSEIO_API_KEY", "")]
+    try:
+        return _run(args, secrets)
+    except BrokenPipeError:
+        # Piped into `head`: the reader left. Point stdout at /dev/null so
+        # the interpreter's final flush does not complain again.
+        _silence_stdout()
+        return 1
+    except KeyboardInterrupt:
+        LOGGER.critical("Interrupted")
+        return 130
+    except TapError as exc:
+        LOGGER.critical("%s", _redact(str(exc), secrets))
+        return 1
+    except Exception as exc:
+        LOGGER.critical(
+            "Unexpected error, %s: %s (run with %s=DEBUG for the traceback)",
+            type(exc).__name__,
+            _redact(str(exc), secrets),
+            LOG_LEVEL_VARIABLE,
+        )
+        LOGGER.debug("%s", _redact("".join(traceback.format_exc()), secrets))
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    # Mirrors singer.utils.parse_args (-c -s -p --catalog -d), which cannot
+    # take --about or --test and insists on --config.
+    parser = argparse.ArgumentParser(prog=NAME, description=DESCRIPTION)
+    parser.add_argument("-c", "--config", help="config file (JSON)")
+    parser.add_argument("-s", "--state", help="state file (JSON)")
+    parser.add_argument("-p", "--properties", help="catalog file (legacy flag)")
+    parser.add_argument("--catalog", help="catalog file (wins over --properties)")
+    parser.add_argument(
+        "-d", "--discover", action="store_true", help="print the catalog"
+    )
+    parser.add_argument("--about", action="store_true", help="describe the tap")
+    parser.add_argument("--format", choices=("json", "markdown"), default="json")
+    parser.add_argument("--test", action="store_true", help="check the connection")
+    parser.add_argument("--version", action="store_true", help="print the version")
+    return parser
+
+
+def _run(args: argparse.Namespace, secrets: list[str]) -> int:
+    if args.version:
+        _write(f"{NAME} {__version__}\n")
+        return 0
+    if args.about:
+        _write(render_about(args.format))
+        return 0
+
+    config = _load_config(args.config)
+    secrets.append(config.api_key)
+
+    if args.test:
+        return _test_connection(config)
+    with CloseClient(config) as client:
+        if args.discover:
+            return _discover(client, config)
+        return _sync(client, config, args)
+
+
+def _load_config(path: str | None) -> Config:
+    raw: Any = {}
+    if path:
+        raw = read_json_file(path, "config", ConfigError)
+        if not isinstance(raw, dict):
+            raise ConfigError(f"The config file {path} must hold a JSON object.")
+    return load_config(raw, os.environ)
+
+
+def _test_connection(config: Config) -> int:
+    with CloseClient(config, policy=TEST_POLICY) as client:
+        try:
+            client.get("me/", {"_fields": "id"})
+        except TapError as exc:
+            LOGGER.critical("Cannot connect to Close at %s: %s", config.base_url, exc)
+            return 1
+    _write(f"OK: Close at {config.base_url} accepted the API key.\n")
+    return 0
+
+
+def _discover(client: CloseClient, config: Config) -> int:
+    from tap_closeio import discovery
+
+    catalog = discovery.discover(client, config)
+    _write(json.dumps(catalog, indent=2) + "\n")
+    return 0
+
+
+def _sync(client: CloseClient, config: Config, args: argparse.Namespace) -> int:
+    from tap_closeio import sync
+
+    catalog = _load_catalog(args.catalog, args.properties)
+    state = _load_state(args.state)
+    sync.run_sync(client, config, catalog, state)
+    return 0
+
+
+def _load_catalog(catalog_path: str | None, properties_path: str | None) -> dict | None:
+    if catalog_path and properties_path:
+        LOGGER.info("Both --catalog and --properties given: using --catalog")
+    path = catalog_path or properties_path
+    if not path:
+        return None
+
+    catalog = read_json_file(path, "catalog", CatalogError)
+    if not isinstance(catalog, dict) or not isinstance(catalog.get("streams"), list):
+        raise CatalogError(
+            f'The catalog file {path} must hold a JSON object with a "streams" list.'
+        )
+    return catalog
+
+
+def _load_state(path: str | None) -> dict:
+    if not path:
+        return {}
+    state = read_json_file(path, "state", StateError)
+    if not isinstance(state, dict):
+        raise StateError(f"The state file {path} must hold a JSON object.")
+    return state
+
+
+def read_json_file(path: str, what: str, error: type[TapError]) -> Any:
+    """Parse a JSON file, turning every way it can fail into `error` with a
+    message naming the file and the problem (never the file's content)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except FileNotFoundError:
+        raise error(f"The {what} file {path} does not exist.") from None
+    except UnicodeDecodeError:
+        raise error(f"The {what} file {path} is not UTF-8 text.") from None
+    except OSError as exc:
+        raise error(f"Cannot read the {what} file {path}: {exc.strerror}.") from None
+
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise error(
+            f"The {what} file {path} is not valid JSON: {exc.msg} at line "
+            f"{exc.lineno} column {exc.colno}."
+        ) from None
+
+
+# --- --about ---------------------------------------------------------------
+
+
+def about() -> dict:
+    """What `--about --format json` prints: name, version, capabilities, the
+    settings as a JSON Schema (the key marked secret), the streams."""
+    properties = {}
+    for setting in SETTINGS:
+        schema: dict[str, Any] = {
+            "type": setting.kind,
+            "description": setting.description,
+        }
+        if setting.default is not None:
+            schema["default"] = setting.default
+        if setting.format:
+            schema["format"] = setting.format
+        if setting.secret:
+            schema.update(secret=True, writeOnly=True)
+        properties[setting.name] = schema
+
+    return {
+        "name": NAME,
+        "description": DESCRIPTION,
+        "version": __version__,
+        "capabilities": CAPABILITIES,
+        "settings": {
+            "type": "object",
+            "properties": properties,
+            "required": [s.name for s in SETTINGS if s.required],
+        },
+        "env_var_prefix": "TAP_CLOSEIO_",
+        "streams": [
+            {
+                "name": name,
+                "endpoint": endpoint,
+                "key_properties": [key],
+                "replication_key": replication_key,
+                "replication_method": "INCREMENTAL",
+            }
+            for name, endpoint, key, replication_key in STREAMS
+        ],
+    }
+
+
+def render_about(output_format: str) -> str:
+    info = about()
+    if output_format == "json":
+        return json.dumps(info, indent=2) + "\n"
+    return _about_markdown(info)
+
+
+def _about_markdown(info: Mapping[str, Any]) -> str:
+    lines = [f"# `{info['name']}`", "", info["description"], ""]
+    lines += [f"Version: {info['version']}", "", "## Capabilities", ""]
+    lines += [f"* `{name}`" for name in info["capabilities"]]
+
+    lines += ["", "## Settings", ""]
+    lines += ["| Setting | Required | Default | Description |", "|---|---|---|---|"]
+    required = set(info["settings"]["required"])
+    for name, schema in info["settings"]["properties"].items():
+        default = schema.get("default", "")
+        lines.append(
+            f"| {name} | {'yes' if name in required else 'no'} | {default} | "
+            f"{schema['description']} |"
+        )
+    lines += ["", "Any setting can also come from `TAP_CLOSEIO_<SETTING>`.", ""]
+
+    lines += ["## Streams", ""]
+    lines += ["| Stream | Endpoint | Key | Replication key |", "|---|---|---|---|"]
+    for stream in info["streams"]:
+        lines.append(
+            f"| {stream['name']} | `{stream['endpoint']}` | "
+            f"{', '.join(stream['key_properties'])} | {stream['replication_key']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+# --- plumbing --------------------------------------------------------------
+
+
+def _configure_logging() -> None:
+    # singer's logging.conf: "LEVEL message" on stderr, root at INFO. NB: it
+    # is re-applied each time singer.get_logger() runs (every metric), so a
+    # chosen level goes on the package's logger, which that leaves alone.
+    singer.get_logger()
+    level = os.environ.get(LOG_LEVEL_VARIABLE, "").upper()
+    if level in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        logging.getLogger("tap_closeio").setLevel(level)
+
+
+def _write(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def _silence_stdout() -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    finally:
+        os.close(devnull)
+
+
+def _redact(text: str, secrets: Sequence[str]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+if __name__ == "__main__":
+    sys.exit(main())

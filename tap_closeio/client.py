@@ -1,0 +1,499 @@
+"""The HTTP client for Close: the only module that talks to `requests`. It owns
+auth, timeouts, the one retry policy, Close's rate limits and request metrics."""
+
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import backoff
+import requests
+from requests.structures import CaseInsensitiveDict
+from singer import metrics
+
+from tap_closeio import __version__
+from tap_closeio.config import Config
+from tap_closeio.errors import (
+    AccessDeniedError,
+    ApiError,
+    AuthenticationError,
+    DeletedDocumentError,
+    NotFoundError,
+    RateLimitError,
+    RetryableError,
+    SkipCapError,
+)
+
+LOGGER = logging.getLogger(__name__)
+
+DEFAULT_USER_AGENT = f"tap-closeio/{__version__}"
+
+# Close resets its budgets in well under a minute (15 s windows, decimal
+# `reset` values), so a 429 that names no wait gets the official client's 2 s.
+DEFAULT_RATE_LIMIT_WAIT = 2.0
+
+# Floor for every rate-limit wait. Close reports `reset` as a decimal that can
+# be 0 or a few ms (close-api.md section 3); sleeping that little and asking
+# again is a busy loop against a budget that is still spent. A quarter second
+# costs little next to a request's own latency and lets the window roll over.
+MIN_RATE_LIMIT_WAIT = 0.25
+
+_RATELIMIT_FIELD = re.compile(
+    r"\b(limit|remaining|reset)\s*=\s*([0-9]*\.?[0-9]+)", re.I
+)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """The one retry policy. Faults worth repeating (5xx, connection errors,
+    read timeouts, a 200 whose body is cut short or not JSON) get exponential
+    waits of 1, 2, 4, 8, 16 s; 429s get the wait Close names, at most
+    `max_rate_limited` times in a row."""
+
+    max_attempts: int = 6
+    max_wait: float = 60.0
+    max_rate_limited: int = 10
+
+    def waits(self) -> Iterator[float]:
+        # NB: backoff's decorators sleep with time.sleep, which tests cannot
+        # replace, so the client drives backoff's wait generator itself.
+        generator = backoff.expo(base=2, factor=1, max_value=self.max_wait)
+        next(generator)  # backoff's generators yield None before the first wait
+        return generator
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What a response says about its endpoint group's rate-limit budget."""
+
+    remaining: int | None
+    reset: float | None
+
+
+class _RateLimited(Exception):
+    """A 429: wait `seconds` (None when Close named no wait), then repeat."""
+
+    def __init__(self, seconds: float | None):
+        super().__init__(seconds)
+        self.seconds = seconds
+
+
+class _Group:
+    """Rate-limit bookkeeping of one endpoint group, shared by all threads."""
+
+    def __init__(self) -> None:
+        self.ready_at = 0.0  # monotonic time before which nothing is sent
+        self.reason = ""
+        self.in_flight = 0
+
+
+class CloseClient:
+    """Thread-safe client for Close's REST API. `get` and `post` return the
+    parsed JSON object of a 2xx answer or raise one of `errors.py`'s classes;
+    every retry and rate-limit wait happens inside."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+        policy: RetryPolicy | None = None,
+    ):
+        self._api_key = config.api_key
+        self._base_url = config.base_url
+        self._timeout = config.request_timeout
+        self._headers = {
+            "User-Agent": config.user_agent or DEFAULT_USER_AGENT,
+            "Accept": "application/json",
+            # Close reads date filters without an offset in this zone; the
+            # official client sends the machine's own (close-api.md section 1).
+            # The tap sends UTC values, so pin it: a naive filter such as the
+            # lead query's date_updated>="2024-01-01T10:00" means UTC everywhere.
+            "X-TZ-Offset": "0",
+        }
+        self._sleep = sleep
+        self._monotonic = monotonic
+        self.policy = policy or RetryPolicy()
+
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._groups: dict[str, _Group] = {}
+        self.requests_made = 0
+
+    def __repr__(self) -> str:
+        return f"CloseClient(base_url={self._base_url!r})"
+
+    def __enter__(self) -> "CloseClient":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with self._lock:
+            sessions, self._sessions = self._sessions, []
+        for session in sessions:
+            session.close()
+
+    def get(self, path: str, params: Mapping[str, str | int] | None = None) -> dict:
+        """GET `path` (relative to base_url, e.g. "activity/") with `params`
+        sent exactly as given, so that a repeated request is the same one."""
+        return self._request("GET", path, params=dict(params) if params else None)
+
+    def post(self, path: str, body: dict) -> dict:
+        """POST `body` as JSON to `path` (relative to base_url)."""
+        return self._request("POST", path, body=body)
+
+    # --- the request loop --------------------------------------------------
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict | None = None,
+        body: dict | None = None,
+    ) -> dict:
+        group = _group_of(path)
+        waits = self.policy.waits()
+        faults = 0
+        rate_limited = 0
+        while True:
+            self._wait_for_budget(group)
+            try:
+                return self._send(method, path, group, params, body)
+            except _RateLimited as exc:
+                rate_limited += 1
+                self._after_rate_limit(method, path, group, exc, rate_limited)
+            except RetryableError as exc:
+                faults += 1
+                rate_limited = 0
+                self._after_fault(method, path, exc, faults, waits)
+
+    def _after_rate_limit(
+        self, method: str, path: str, group: str, exc: _RateLimited, count: int
+    ) -> None:
+        if count >= self.policy.max_rate_limited:
+            raise RateLimitError(
+                f"Close kept rate limiting {method} /{path}: {count} responses "
+                "in a row were HTTP 429 (Too Many Requests). Lower 'concurrency' "
+                "or run the tap when other API clients of this organisation "
+                "are quiet."
+            )
+        seconds = exc.seconds
+        if seconds is None:
+            seconds = DEFAULT_RATE_LIMIT_WAIT
+            reason = f"HTTP 429 on /{path} without a reset time"
+        else:
+            reason = f"HTTP 429 on /{path}"
+        self._hold_group(group, seconds, reason)
+
+    def _after_fault(
+        self,
+        method: str,
+        path: str,
+        exc: RetryableError,
+        attempts: int,
+        waits: Iterator[float],
+    ) -> None:
+        if attempts >= self.policy.max_attempts:
+            LOGGER.error(
+                "Giving up on %s /%s after %d attempts", method, path, attempts
+            )
+            raise RetryableError(f"{exc} (gave up after {attempts} attempts)") from None
+
+        seconds = next(waits)
+        LOGGER.info(
+            "Waiting %.2f s before retrying %s /%s (attempt %d of %d failed: %s)",
+            seconds,
+            method,
+            path,
+            attempts,
+            self.policy.max_attempts,
+            exc,
+        )
+        self._sleep(seconds)
+
+    # --- one request -----------------------------------------------------
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        group: str,
+        params: dict | None,
+        body: dict | None,
+    ) -> dict:
+        url = self._base_url + path.lstrip("/")
+        state = self._enter_group(group)
+        try:
+            with metrics.http_request_timer("/" + path.lstrip("/")) as timer:
+                response = self._transport(method, path, url, params, body)
+                timer.tags[metrics.Tag.http_status_code] = response.status_code
+                LOGGER.debug(
+                    "%s /%s %s -> HTTP %d", method, path, params, response.status_code
+                )
+                self._note_budget(group, state, response)
+                return self._interpret(method, path, params, response)
+        finally:
+            self._leave_group(state)
+
+    def _transport(
+        self,
+        method: str,
+        path: str,
+        url: str,
+        params: dict | None,
+        body: dict | None,
+    ) -> requests.Response:
+        with self._lock:
+            self.requests_made += 1
+        try:
+            return self._session().request(
+                method, url, params=params, json=body, timeout=self._timeout
+            )
+        except requests.Timeout:
+            raise RetryableError(
+                f"Close did not answer {method} /{path} within {self._timeout:g} s"
+            ) from None
+        except requests.RequestException as exc:
+            # NB: requests' messages carry the URL (never the Authorization
+            # header); name only the kind of failure, and redact regardless.
+            raise RetryableError(
+                self._redact(
+                    f"Connection to Close failed on {method} /{path} "
+                    f"({type(exc).__name__})"
+                )
+            ) from None
+
+    def _interpret(
+        self, method: str, path: str, params: dict | None, response: requests.Response
+    ) -> dict:
+        status = response.status_code
+        if 200 <= status < 300:
+            return _parse_body(method, path, response)
+        if status == 429:
+            raise _RateLimited(
+                rate_limit_wait(response.headers, _json_or_none(response))
+            )
+        if status >= 500:
+            raise RetryableError(f"Close answered HTTP {status} on {method} /{path}")
+        raise self._client_error(method, path, params, response)
+
+    def _client_error(
+        self, method: str, path: str, params: dict | None, response: requests.Response
+    ) -> ApiError:
+        status = response.status_code
+        text = close_error_text(_json_or_none(response))
+        where = f"{method} /{path}"
+        if status == 401:
+            return AuthenticationError(
+                f"Close refused the API key (HTTP 401 on {where}); check "
+                "'api_key' in the config: it is wrong, revoked or for another "
+                "organisation.",
+                status,
+                path,
+            )
+
+        if text is None:
+            message = f"Close answered HTTP {status} on {where} with no error text"
+        else:
+            message = self._redact(f"Close answered HTTP {status} on {where}: {text}")
+        if status == 403:
+            return AccessDeniedError(message, status, path)
+        if status == 404:
+            deleted = text is not None and "deleted" in text.lower()
+            cls = DeletedDocumentError if deleted else NotFoundError
+            return cls(message, status, path)
+        if status == 400 and is_skip_cap(text, params):
+            return SkipCapError(message, status, path)
+        return ApiError(message, status, path)
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._api_key, "***") if self._api_key else text
+
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            session.auth = (self._api_key, "")  # Close: key as Basic user name
+            session.headers.update(self._headers)
+            self._local.session = session
+            with self._lock:
+                self._sessions.append(session)
+        return session
+
+    # --- rate limits -------------------------------------------------------
+
+    def _enter_group(self, group: str) -> _Group:
+        with self._lock:
+            state = self._groups.setdefault(group, _Group())
+            state.in_flight += 1
+        return state
+
+    def _leave_group(self, state: _Group) -> None:
+        with self._lock:
+            state.in_flight -= 1
+
+    def _note_budget(self, group: str, state: _Group, response: requests.Response):
+        budget = parse_budget(response.headers)
+        if budget.remaining is None or budget.reset is None:
+            return
+
+        # Requests other threads already have in flight to this group will
+        # spend the budget too: keep that many in reserve.
+        with self._lock:
+            reserve = state.in_flight - 1
+        if budget.remaining <= reserve:
+            reason = f"rate-limit budget of /{group}/ spent ({budget.remaining} left)"
+            self._hold_group(group, budget.reset, reason)
+
+    def _hold_group(self, group: str, seconds: float, reason: str) -> None:
+        seconds = max(seconds, MIN_RATE_LIMIT_WAIT)
+        ready_at = self._monotonic() + seconds
+        with self._lock:
+            state = self._groups.setdefault(group, _Group())
+            if ready_at >= state.ready_at:
+                state.ready_at = ready_at
+                state.reason = reason
+
+    def _wait_for_budget(self, group: str) -> None:
+        with self._lock:
+            state = self._groups.get(group)
+            if state is None:
+                return
+            ready_at, reason = state.ready_at, state.reason
+        seconds = ready_at - self._monotonic()
+        if seconds > 0:
+            LOGGER.info("Waiting %.3f s for Close's rate limit: %s", seconds, reason)
+            self._sleep(seconds)
+
+
+def _group_of(path: str) -> str:
+    # Close budgets requests per endpoint group; the first path segment is
+    # the finest grouping the tap can know ("activity", "lead", "event").
+    return path.strip("/").split("/", 1)[0]
+
+
+def _parse_body(method: str, path: str, response: requests.Response) -> dict:
+    # NB: a 200 whose body was cut short reads as invalid JSON; repeat it.
+    try:
+        body = response.json()
+    except ValueError:
+        raise RetryableError(
+            f"Close answered {method} /{path} with a body that is not complete JSON"
+        ) from None
+    if not isinstance(body, dict):
+        raise RetryableError(
+            f"Close answered {method} /{path} with JSON that is not an object"
+        )
+    return body
+
+
+def _json_or_none(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def parse_budget(headers: Mapping[str, str]) -> Budget:
+    """Read `RateLimit: limit=.., remaining=.., reset=..` or the older
+    `X-Rate-Limit-Remaining` / `X-Rate-Limit-Reset` pair (names in any case)."""
+    headers = CaseInsensitiveDict(headers)
+    fields = dict(
+        (name.lower(), value)
+        for name, value in _RATELIMIT_FIELD.findall(headers.get("RateLimit", ""))
+    )
+    remaining = fields.get("remaining", headers.get("X-Rate-Limit-Remaining"))
+    reset = fields.get("reset", headers.get("X-Rate-Limit-Reset"))
+    return Budget(_to_int(remaining), _to_seconds(reset))
+
+
+def rate_limit_wait(headers: Mapping[str, str], body: Any) -> float | None:
+    """Seconds a 429 asks us to wait: the longest of `Retry-After`, the
+    RateLimit (or X-Rate-Limit) reset and the body's `error.rate_reset`, as
+    they are roundings of one reset time. None when Close names none."""
+    headers = CaseInsensitiveDict(headers)
+    candidates = [
+        parse_budget(headers).reset,
+        _to_seconds(headers.get("Retry-After")),
+        _body_rate_reset(body),
+    ]
+    given = [seconds for seconds in candidates if seconds is not None]
+    return max(given) if given else None
+
+
+def _body_rate_reset(body: Any) -> float | None:
+    # Close's documented shape nests it under "error"; the original tap read
+    # a top-level key, so accept both.
+    if not isinstance(body, dict):
+        return None
+    error = body.get("error")
+    if isinstance(error, dict) and "rate_reset" in error:
+        return _to_seconds(error["rate_reset"])
+    return _to_seconds(body.get("rate_reset"))
+
+
+def _to_int(value: Any) -> int | None:
+    seconds = _to_seconds(value)
+    return None if seconds is None else int(seconds)
+
+
+def _to_seconds(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        seconds = float(str(value).strip())
+    except ValueError:
+        return None  # e.g. an HTTP-date Retry-After: fall back to other hints
+    if seconds != seconds or seconds < 0 or seconds == float("inf"):
+        return None
+    return seconds
+
+
+def close_error_text(body: Any) -> str | None:
+    """Close's own words from an error body: `error` (a string, or an object
+    with a `message`), else `errors` and `field-errors`. None for no JSON."""
+    if not isinstance(body, dict):
+        return None
+    error = body.get("error")
+    if isinstance(error, str) and error:
+        return error
+    if isinstance(error, dict):
+        return str(error.get("message") or json.dumps(error, sort_keys=True))
+
+    parts = [str(item) for item in body.get("errors") or []]
+    field_errors = body.get("field-errors")
+    if isinstance(field_errors, dict):
+        parts += [f"{field}: {text}" for field, text in field_errors.items()]
+    return "; ".join(parts) or None
+
+
+def is_skip_cap(text: str | None, params: Mapping[str, Any] | None) -> bool:
+    """Whether a 400's text is Close's max_skip refusal. Its wording has been
+    "... (max_skip = N) ..." and, by Airbyte's filter, also a validation-style
+    "less than or equal to"; the latter counts only when about `_skip`."""
+    if not text:
+        return False
+    if "max_skip = " in text or "max_skip=" in text:
+        return True
+    skipping = bool(params) and str(params.get("_skip", "0")) not in ("", "0")
+    return "less than or equal to" in text and ("skip" in text.lower() or skipping)
+
+
+__all__ = [
+    "Budget",
+    "CloseClient",
+    "RetryPolicy",
+    "close_error_text",
+    "is_skip_cap",
+    "parse_budget",
+    "rate_limit_wait",
+]
