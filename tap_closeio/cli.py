@@ -144,10 +144,11 @@ def _discover(client: CloseClient, config: Config) -> int:
 
 
 def _sync(client: CloseClient, config: Config, args: argparse.Namespace) -> int:
-    from tap_closeio import sync
-
     catalog = _load_catalog(args.catalog, args.properties)
     state = _load_state(args.state)
+
+    from tap_closeio import sync
+
     sync.run_sync(client, config, catalog, state)
     return 0
 
