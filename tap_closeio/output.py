@@ -1,0 +1,67 @@
+"""Writing Singer messages to stdout: one JSON line each, buffered, flushed at
+every STATE so a STATE never reaches the target before the records it covers.
+
+Main-thread-only by design: worker threads fetch pages, and only the sync
+loop on the main thread writes. Nothing here takes a lock.
+"""
+
+import json
+import sys
+from collections.abc import Iterable
+from typing import TextIO
+
+# NB: singer-python's write_message uses simplejson and flushes every line,
+# which is about half the speed of stdlib json with a buffered stream. The
+# message shapes (key order included) are the ones singer-python writes.
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
+
+
+class SingerWriter:
+    """Writes SCHEMA, RECORD and STATE messages to a text stream."""
+
+    def __init__(self, out: TextIO | None = None) -> None:
+        self._out = out if out is not None else sys.stdout
+        self._record_heads: dict[str, str] = {}
+
+    def write_schema(
+        self,
+        stream: str,
+        schema: dict,
+        key_properties: list[str],
+        bookmark_properties: list[str] | None = None,
+    ) -> None:
+        message = {
+            "type": "SCHEMA",
+            "stream": stream,
+            "schema": schema,
+            "key_properties": key_properties,
+        }
+        if bookmark_properties is not None:
+            message["bookmark_properties"] = bookmark_properties
+        self._out.write(_dumps(message) + "\n")
+
+    def write_records(
+        self, stream: str, records: Iterable[dict], time_extracted: str
+    ) -> int:
+        """Write one RECORD per record, all with the same time_extracted (the
+        moment their page arrived); returns how many were written."""
+        head = self._record_head(stream)
+        tail = ',"time_extracted":' + _dumps(time_extracted) + "}\n"
+        lines = [head + _dumps(record) + tail for record in records]
+        self._out.write("".join(lines))
+        return len(lines)
+
+    def write_state(self, value: dict) -> None:
+        self._out.write(_dumps({"type": "STATE", "value": value}) + "\n")
+        self.flush()
+
+    def flush(self) -> None:
+        # BrokenPipeError (the target went away) propagates to the CLI.
+        self._out.flush()
+
+    def _record_head(self, stream: str) -> str:
+        head = self._record_heads.get(stream)
+        if head is None:
+            head = '{"type":"RECORD","stream":' + _dumps(stream) + ',"record":'
+            self._record_heads[stream] = head
+        return head

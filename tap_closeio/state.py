@@ -1,0 +1,145 @@
+"""Reading and writing state in the original tap's layout:
+{"currently_syncing": name | null, "bookmarks": {stream: {key: bookmark,
+"offset": {...}}}}. Unknown keys and streams are carried through untouched."""
+
+import copy
+import hashlib
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from tap_closeio.errors import StateError
+from tap_closeio.timeutil import format_bookmark, parse_datetime
+
+LOGGER = logging.getLogger(__name__)
+
+
+def query_fingerprint(path: str, params: Mapping[str, object]) -> str:
+    """A short, stable digest of one query (page position excluded), saved
+    beside an offset so the offset is only reused with that exact query."""
+    kept = {k: str(v) for k, v in params.items() if k not in ("_skip", "_limit")}
+    text = path + "?" + json.dumps(kept, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def validate_state(state: object, replication_keys: Mapping[str, str]) -> None:
+    """Raise StateError naming the problem when `state` has the wrong shape.
+    `replication_keys` maps each known stream to its replication key; the
+    bookmarks of other streams are not inspected."""
+    if not isinstance(state, dict):
+        raise StateError(f"state must be a JSON object, got {type(state).__name__}")
+
+    current = state.get("currently_syncing")
+    if current is not None and not isinstance(current, str):
+        raise StateError("state: currently_syncing must be a stream name or null")
+
+    bookmarks = state.get("bookmarks", {})
+    if not isinstance(bookmarks, dict):
+        raise StateError("state: bookmarks must be an object of streams")
+    for stream, key in replication_keys.items():
+        _validate_stream_bookmarks(stream, key, bookmarks.get(stream))
+
+
+def _validate_stream_bookmarks(stream: str, key: str, entry: object) -> None:
+    if entry is None:
+        return
+    if not isinstance(entry, dict):
+        raise StateError(f"state: bookmarks.{stream} must be an object")
+
+    value = entry.get(key)
+    if value is not None:
+        try:
+            parse_datetime(value)
+        except ValueError as exc:
+            raise StateError(
+                f"state: bookmarks.{stream}.{key} is not an ISO 8601 "
+                f"date-time: {value!r}"
+            ) from exc
+
+    offset = entry.get("offset")
+    if offset is not None and not isinstance(offset, dict):
+        raise StateError(f"state: bookmarks.{stream}.offset must be an object")
+
+
+def stream_order(
+    names: Sequence[str], currently_syncing: str | None, known: Sequence[str]
+) -> list[str]:
+    """Streams to sync, in order. An interrupted stream goes first, then the
+    ones after it, then the ones before it, so no stream is starved."""
+    names = list(names)
+    if currently_syncing is None:
+        return names
+    if currently_syncing not in known:
+        LOGGER.warning(
+            "State names currently_syncing=%r, a stream this tap does not "
+            "have; syncing every stream from the first",
+            currently_syncing,
+        )
+        return names
+    if currently_syncing not in names:
+        return names
+
+    at = names.index(currently_syncing)
+    return names[at:] + names[:at]
+
+
+class SyncState:
+    """The state of one run: a private copy of the input, changed only
+    through these methods, and read back whole for each STATE message."""
+
+    def __init__(self, state: Mapping) -> None:
+        self._value = copy.deepcopy(dict(state))
+        self._value.setdefault("currently_syncing", None)
+        self._value.setdefault("bookmarks", {})
+
+    @property
+    def value(self) -> dict:
+        return self._value
+
+    @property
+    def currently_syncing(self) -> str | None:
+        return self._value.get("currently_syncing")
+
+    def set_currently_syncing(self, stream: str | None) -> None:
+        self._value["currently_syncing"] = stream
+
+    def get_bookmark(self, stream: str, key: str) -> datetime | None:
+        value = self._entry(stream).get(key)
+        return None if value is None else parse_datetime(value)
+
+    def set_bookmark(self, stream: str, key: str, moment: datetime) -> None:
+        self._entry(stream, create=True)[key] = format_bookmark(moment)
+
+    def get_offset(self, stream: str, fingerprint: str) -> int:
+        """The saved skip for exactly this query, else 0."""
+        offset = self._entry(stream).get("offset")
+        if not offset:
+            return 0
+        if offset.get("query") != fingerprint or not _is_count(offset.get("skip")):
+            LOGGER.info(
+                "%s: ignoring saved offset %s: it was not saved for this query",
+                stream,
+                offset,
+            )
+            return 0
+        return offset["skip"]
+
+    def set_offset(self, stream: str, fingerprint: str, skip: int) -> None:
+        self._entry(stream, create=True)["offset"] = {
+            "skip": skip,
+            "query": fingerprint,
+        }
+
+    def clear_offset(self, stream: str) -> None:
+        self._entry(stream).pop("offset", None)
+
+    def _entry(self, stream: str, create: bool = False) -> dict:
+        bookmarks = self._value["bookmarks"]
+        if create:
+            return bookmarks.setdefault(stream, {})
+        return bookmarks.get(stream, {})
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0

@@ -1,0 +1,304 @@
+"""The six streams: one small declaration each (name, endpoint, key,
+replication key, reader, page size), and the readers that walk Close for
+them. A reader yields batches of raw Close records and Checkpoints; the sync
+loop transforms, writes and saves state."""
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from tap_closeio.config import Config
+from tap_closeio.paging import (
+    KeysetPage,
+    Window,
+    cursor_pages,
+    fetch_windows,
+    format_filter,
+    keyset_pages,
+    offset_list,
+)
+from tap_closeio.state import query_fingerprint
+from tap_closeio.timeutil import floor_to_minute, floor_to_second, parse_datetime
+
+LOGGER = logging.getLogger(__name__)
+
+# Close docs (event log): events may appear or be consolidated late, so
+# re-scan the latest five minutes on every run.
+EVENT_LOG_SETTLE = timedelta(minutes=5)
+
+# Leads come oldest first, so their bookmark may advance while paging.
+LEADS_PAGES_PER_STATE = 10
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A point where state may be saved: the bookmark every record up to it
+    has been emitted for (None: unchanged), and the resume offset as
+    (query fingerprint, skip), or None to clear it."""
+
+    bookmark: datetime | None
+    offset: tuple[str, int] | None = None
+
+
+@dataclass
+class ReadContext:
+    """What a reader needs for one stream in one run."""
+
+    client: object
+    config: Config
+    stream: "Stream"
+    start: datetime  # max(bookmark in state, start_date)
+    state_bookmark: datetime | None
+    sync_started_at: datetime
+    page_size: int
+    saved_offset: Callable[[str], int]  # fingerprint -> skip (0 if none)
+
+    @property
+    def label(self) -> str:
+        return self.stream.name
+
+
+Item = list | Checkpoint
+Reader = Callable[[ReadContext], Iterator[Item]]
+
+
+@dataclass(frozen=True)
+class Stream:
+    name: str
+    path: str
+    replication_key: str
+    reader: Reader
+    page_size: int
+    key_properties: tuple[str, ...] = ("id",)
+
+
+class Newest:
+    """The newest replication-key value seen that is not after a limit:
+    records dated in the future are emitted but never move a bookmark."""
+
+    def __init__(self, key: str, limit: datetime) -> None:
+        self.key = key
+        self.limit = limit
+        self.value: datetime | None = None
+
+    def observe(self, records: Iterable[dict]) -> None:
+        for record in records:
+            raw = record.get(self.key)
+            if raw is None:
+                continue
+            moment = parse_datetime(raw)
+            if moment <= self.limit and (self.value is None or moment > self.value):
+                self.value = moment
+
+
+# --- Readers ------------------------------------------------------------------
+
+
+def read_custom_fields(ctx: ReadContext) -> Iterator[Item]:
+    """Close returns the whole list; keep rows updated at or after the
+    bookmark (>=: a row dated exactly at the bookmark may not have been
+    emitted yet)."""
+    key = ctx.stream.replication_key
+    newest = Newest(key, ctx.sync_started_at)
+    for data in offset_list(ctx.client, ctx.stream.path, ctx.page_size, ctx.label):
+        batch = [r for r in data if _at_or_after(r, key, ctx.start)]
+        newest.observe(batch)
+        yield batch
+    yield Checkpoint(newest.value)
+
+
+def read_users(ctx: ReadContext) -> Iterator[Item]:
+    """Close cannot filter users by date: emit the whole list every run."""
+    newest = Newest(ctx.stream.replication_key, ctx.sync_started_at)
+    for data in offset_list(ctx.client, ctx.stream.path, ctx.page_size, ctx.label):
+        newest.observe(data)
+        yield data
+    yield Checkpoint(newest.value)
+
+
+def read_leads(ctx: ReadContext) -> Iterator[Item]:
+    """The lead search query, oldest first, restarted at the minute of the
+    last lead seen (Close compares date_updated at minute precision, so the
+    query is >= the floored minute and the exact >= is applied here)."""
+    key = ctx.stream.replication_key
+    newest = Newest(key, ctx.sync_started_at)
+    lower = floor_to_minute(ctx.start)
+    skip = ctx.saved_offset(query_fingerprint(ctx.stream.path, _lead_query(lower)))
+
+    pages = keyset_pages(
+        ctx.client,
+        ctx.stream.path,
+        query_at=_lead_query,
+        key_of=lambda r: floor_to_minute(parse_datetime(r[key])),
+        version_of=lambda r: r.get(key),
+        limit=ctx.page_size,
+        label=ctx.label,
+        lower=lower,
+        skip=skip,
+    )
+    for count, page in enumerate(pages, start=1):
+        batch = [r for r in page.records if _at_or_after(r, key, ctx.start)]
+        newest.observe(batch)
+        yield batch
+        if count % LEADS_PAGES_PER_STATE == 0:
+            yield Checkpoint(newest.value, _lead_offset(ctx, page, newest.value))
+    yield Checkpoint(newest.value)
+
+
+def _lead_query(lower: datetime | None) -> dict:
+    minute = lower.strftime("%Y-%m-%dT%H:%M")
+    return {"query": f'date_updated >= "{minute}" sort:date_updated'}
+
+
+def _lead_offset(
+    ctx: ReadContext, page: KeysetPage, bookmark: datetime | None
+) -> tuple[str, int] | None:
+    # A later run restarts at the bookmark's minute: the offset only applies
+    # when that is the query this page left off in.
+    if bookmark is None or not page.resume_skip:
+        return None
+    if _lead_query(floor_to_minute(bookmark)) != page.resume_params:
+        return None
+    return query_fingerprint(ctx.stream.path, page.resume_params), page.resume_skip
+
+
+def read_tasks(ctx: ReadContext) -> Iterator[Item]:
+    """Tasks updated since the bookmark, of every type (without _type=all
+    Close returns only lead tasks). Close cannot order tasks by
+    date_updated, so they come by date_created and the bookmark is saved at
+    the end."""
+    key = ctx.stream.replication_key
+    newest = Newest(key, ctx.sync_started_at)
+    updated_since = format_filter(ctx.start)
+
+    def query_at(lower: datetime | None) -> dict:
+        params = {
+            "_type": "all",
+            "date_updated__gte": updated_since,
+            "_order_by": "date_created",
+        }
+        if lower is not None:
+            params["date_created__gte"] = format_filter(lower)
+        return params
+
+    pages = keyset_pages(
+        ctx.client,
+        ctx.stream.path,
+        query_at=query_at,
+        key_of=lambda r: floor_to_second(parse_datetime(r["date_created"])),
+        version_of=lambda r: r.get(key),
+        limit=ctx.page_size,
+        label=ctx.label,
+    )
+    for page in pages:
+        newest.observe(page.records)
+        yield page.records
+    yield Checkpoint(newest.value)
+
+
+def read_event_log(ctx: ReadContext) -> Iterator[Item]:
+    """The event log, newest first, by cursor. Its bookmark is saved only
+    when the walk completes, and never later than five minutes before the
+    sync started."""
+    key = ctx.stream.replication_key
+    newest = Newest(key, ctx.sync_started_at)
+    params = {"date_updated__gte": format_filter(ctx.start)}
+    for data in cursor_pages(
+        ctx.client, ctx.stream.path, params, ctx.page_size, ctx.label
+    ):
+        newest.observe(data)
+        yield data
+
+    if newest.value is None:
+        yield Checkpoint(None)
+        return
+    yield Checkpoint(min(newest.value, ctx.sync_started_at - EVENT_LOG_SETTLE))
+
+
+def read_activities(ctx: ReadContext) -> Iterator[Item]:
+    """Half-open date_created windows, several in flight at once. Records
+    are emitted as pages arrive; the bookmark moves only over the prefix of
+    windows that are complete."""
+    windows = activity_windows(ctx)
+    key = ctx.stream.replication_key
+    newest = [Newest(key, ctx.sync_started_at) for _ in windows]
+    counts = [0] * len(windows)
+    done = [False] * len(windows)
+    complete = 0
+    bookmark = ctx.state_bookmark
+
+    pages = fetch_windows(
+        ctx.client,
+        ctx.stream.path,
+        windows,
+        key=key,
+        limit=ctx.page_size,
+        label=ctx.label,
+        concurrency=ctx.config.concurrency,
+    )
+    for index, data in pages:
+        if data is not None:
+            newest[index].observe(data)
+            counts[index] += len(data)
+            yield data
+            continue
+
+        LOGGER.info(
+            "%s: window %s complete: %s records",
+            ctx.label,
+            windows[index],
+            counts[index],
+        )
+        done[index] = True
+        complete_before = complete
+        while complete < len(windows) and done[complete]:
+            bookmark = _later(bookmark, newest[complete].value)
+            complete += 1
+        if complete > complete_before:
+            yield Checkpoint(bookmark)
+
+
+def activity_windows(ctx: ReadContext) -> list[Window]:
+    """[start, start + d), ... up to the sync's start; the last window has no
+    upper bound so activities dated in the future are read too."""
+    config = ctx.config
+    start = config.start_date
+    if ctx.state_bookmark is not None:
+        lookback = timedelta(seconds=config.activities_window_seconds)
+        start = max(start, ctx.state_bookmark - lookback)
+    start = floor_to_second(start)
+    size = timedelta(days=config.date_window_days)
+
+    windows = []
+    while start + size < ctx.sync_started_at:
+        windows.append(Window(start, start + size))
+        start += size
+    windows.append(Window(start, None))
+    return windows
+
+
+def _later(a: datetime | None, b: datetime | None) -> datetime | None:
+    if a is None or b is None:
+        return a or b
+    return max(a, b)
+
+
+def _at_or_after(record: dict, key: str, start: datetime) -> bool:
+    raw = record.get(key)
+    return raw is not None and parse_datetime(raw) >= start
+
+
+# --- The declarations, in sync order --------------------------------------------
+
+STREAMS: tuple[Stream, ...] = (
+    Stream(
+        "custom_fields", "custom_field/lead/", "date_updated", read_custom_fields, 100
+    ),
+    Stream("leads", "lead/", "date_updated", read_leads, 100),
+    Stream("activities", "activity/", "date_created", read_activities, 100),
+    Stream("tasks", "task/", "date_updated", read_tasks, 100),
+    Stream("users", "user/", "date_updated", read_users, 100),
+    Stream("event_log", "event/", "date_updated", read_event_log, 50),
+)
+STREAMS_BY_NAME = {stream.name: stream for stream in STREAMS}

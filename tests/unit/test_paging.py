@@ -1,0 +1,102 @@
+"""Pure parts of paging: filter format, skip-cap narrowing, activity windows."""
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from tap_closeio.config import Config
+from tap_closeio.errors import SkipCapExhaustedError
+from tap_closeio.paging import Window, _narrow, _Query, _Seen, format_filter
+from tap_closeio.streams import STREAMS_BY_NAME, ReadContext, activity_windows
+
+UTC = timezone.utc
+
+
+def at(hour: int, minute: int = 0, second: int = 0, micro: int = 0) -> datetime:
+    return datetime(2024, 4, 1, hour, minute, second, micro, tzinfo=UTC)
+
+
+def seen_of(*moments: datetime) -> _Seen:
+    seen = _Seen()
+    for number, moment in enumerate(moments):
+        seen.observe({"id": f"acti_{number}"}, moment)
+    return seen
+
+
+def test_filter_values_are_utc_with_microseconds_and_offset():
+    assert format_filter(at(10, 0, 5, 7)) == "2024-04-01T10:00:05.000007+00:00"
+
+
+def test_newest_first_narrows_the_upper_bound_to_the_oldest_second_seen():
+    query = _Query(at(0), at(23))
+    seen = seen_of(at(9), at(8, 30, 1, 500), at(8, 30, 1, 200))
+
+    assert _narrow(query, seen, "t") == [
+        _Query(at(0), at(8, 30, 2), frozenset({"acti_1", "acti_2"}))
+    ]
+
+
+def test_oldest_first_narrows_the_lower_bound_to_the_newest_second_seen():
+    query = _Query(at(0), None)
+    seen = seen_of(at(1), at(2), at(3, 0, 0, 10))
+
+    assert _narrow(query, seen, "t") == [_Query(at(3), None, frozenset({"acti_2"}))]
+
+
+def test_unordered_results_split_the_window_in_two():
+    query = _Query(at(0), at(10))
+    seen = seen_of(at(3), at(1), at(7))
+
+    assert _narrow(query, seen, "t") == [_Query(at(5), at(10)), _Query(at(0), at(5))]
+
+
+def test_one_crowded_second_cannot_be_narrowed():
+    query = _Query(at(0), at(8, 0, 1))
+    seen = seen_of(at(8), at(8), at(8))
+
+    with pytest.raises(SkipCapExhaustedError, match="within one second"):
+        _narrow(query, seen, "t")
+
+
+def context(start_date, bookmark, started, window_days=1, lookback=3600):
+    config = Config(
+        api_key="k",
+        start_date=start_date,
+        date_window_days=window_days,
+        activities_window_seconds=lookback,
+    )
+    return ReadContext(
+        client=None,
+        config=config,
+        stream=STREAMS_BY_NAME["activities"],
+        start=max(start_date, bookmark or start_date),
+        state_bookmark=bookmark,
+        sync_started_at=started,
+        page_size=100,
+        saved_offset=lambda fingerprint: 0,
+    )
+
+
+def test_windows_run_from_start_date_to_an_open_last_window():
+    ctx = context(at(0), None, at(0) + timedelta(days=2, hours=5))
+    day = timedelta(days=1)
+
+    assert activity_windows(ctx) == [
+        Window(at(0), at(0) + day),
+        Window(at(0) + day, at(0) + 2 * day),
+        Window(at(0) + 2 * day, None),
+    ]
+
+
+def test_windows_start_the_look_back_before_the_bookmark_never_before_start_date():
+    started = at(0) + timedelta(days=3)
+    bookmark = at(0) + timedelta(days=2, hours=12, microseconds=700)
+
+    assert activity_windows(context(at(0), bookmark, started))[0].start == (
+        at(0) + timedelta(days=2, hours=11)
+    )
+    assert activity_windows(context(at(0), at(0, 30), started))[0].start == at(0)
+
+
+def test_start_date_after_the_sync_start_gives_one_open_window():
+    assert activity_windows(context(at(12), None, at(11))) == [Window(at(12), None)]

@@ -1,0 +1,138 @@
+"""State: shape validation, stream order, bookmarks and fingerprinted offsets."""
+
+import logging
+from datetime import datetime, timezone
+
+import pytest
+
+from tap_closeio.errors import StateError
+from tap_closeio.state import (
+    SyncState,
+    query_fingerprint,
+    stream_order,
+    validate_state,
+)
+
+UTC = timezone.utc
+KEYS = {"leads": "date_updated", "activities": "date_created"}
+ORDER = ["custom_fields", "leads", "activities", "tasks", "users", "event_log"]
+
+
+@pytest.mark.parametrize(
+    "state, problem",
+    [
+        ([], "must be a JSON object"),
+        ({"currently_syncing": 3}, "currently_syncing"),
+        ({"bookmarks": []}, "bookmarks must be an object"),
+        ({"bookmarks": {"leads": "x"}}, "bookmarks.leads must be an object"),
+        (
+            {"bookmarks": {"leads": {"date_updated": "yesterday"}}},
+            "bookmarks.leads.date_updated is not an ISO 8601",
+        ),
+        (
+            {"bookmarks": {"activities": {"offset": 5}}},
+            "bookmarks.activities.offset must be an object",
+        ),
+    ],
+)
+def test_wrong_shapes_raise_state_error_naming_the_problem(state, problem):
+    with pytest.raises(StateError, match=problem):
+        validate_state(state, KEYS)
+
+
+def test_state_written_by_the_original_is_valid():
+    state = {
+        "currently_syncing": "activities",
+        "bookmarks": {
+            "leads": {"date_updated": "2024-04-30T10:00:00+00:00"},
+            "activities": {
+                "date_created": "2024-04-30T09:00:00Z",
+                "offset": {"skip": 200},
+            },
+            "opportunities": {"whatever": 1},
+        },
+    }
+    validate_state(state, KEYS)
+
+
+def test_bookmarks_in_any_iso_form_read_as_the_same_instant():
+    forms = [
+        "2024-04-30T10:00:00+00:00",
+        "2024-04-30T10:00:00Z",
+        "2024-04-30T10:00:00.000000Z",
+        "2024-04-30T12:00:00+02:00",
+        "2024-04-30T10:00:00",
+    ]
+    for form in forms:
+        state = SyncState({"bookmarks": {"leads": {"date_updated": form}}})
+        assert state.get_bookmark("leads", "date_updated") == datetime(
+            2024, 4, 30, 10, tzinfo=UTC
+        )
+
+
+def test_bookmark_written_in_the_one_format_and_unknown_keys_kept():
+    original = {"bookmarks": {"opportunities": {"x": 1}}, "extra": True}
+    state = SyncState(original)
+    state.set_bookmark(
+        "leads", "date_updated", datetime(2024, 4, 30, 10, 0, 5, tzinfo=UTC)
+    )
+
+    assert state.value == {
+        "currently_syncing": None,
+        "bookmarks": {
+            "opportunities": {"x": 1},
+            "leads": {"date_updated": "2024-04-30T10:00:05.000000Z"},
+        },
+        "extra": True,
+    }
+    assert original == {"bookmarks": {"opportunities": {"x": 1}}, "extra": True}
+
+
+def test_offset_is_used_only_with_its_own_query(caplog):
+    fingerprint = query_fingerprint("lead/", {"query": "a"})
+    state = SyncState({})
+    state.set_offset("leads", fingerprint, 42)
+
+    assert state.get_offset("leads", fingerprint) == 42
+    assert state.get_offset("leads", query_fingerprint("lead/", {"query": "b"})) == 0
+
+
+def test_offset_written_by_the_original_is_ignored_with_info(caplog):
+    state = SyncState({"bookmarks": {"leads": {"offset": {"skip": 200}}}})
+    with caplog.at_level(logging.INFO):
+        assert state.get_offset("leads", query_fingerprint("lead/", {})) == 0
+    assert "ignoring saved offset" in caplog.text
+
+
+def test_fingerprint_ignores_page_position_only():
+    base = query_fingerprint("task/", {"a": "1", "b": 2})
+    assert (
+        query_fingerprint("task/", {"b": "2", "a": 1, "_skip": 9, "_limit": 5}) == base
+    )
+    assert query_fingerprint("task/", {"a": "1", "b": 3}) != base
+    assert query_fingerprint("lead/", {"a": "1", "b": 2}) != base
+
+
+def test_no_currently_syncing_keeps_the_order():
+    assert stream_order(ORDER, None, ORDER) == ORDER
+
+
+def test_interrupted_stream_first_then_the_rest_then_those_before():
+    assert stream_order(ORDER, "tasks", ORDER) == [
+        "tasks",
+        "users",
+        "event_log",
+        "custom_fields",
+        "leads",
+        "activities",
+    ]
+
+
+def test_unknown_currently_syncing_warns_and_starts_from_the_first(caplog):
+    with caplog.at_level(logging.WARNING):
+        assert stream_order(ORDER, "opportunities", ORDER) == ORDER
+    assert "'opportunities'" in caplog.text
+
+
+def test_currently_syncing_a_deselected_stream_keeps_the_order():
+    assert stream_order(["leads", "users"], "tasks", ORDER) == ["leads", "users"]
