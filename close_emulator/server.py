@@ -1,0 +1,198 @@
+"""The HTTP side: auth, trailing-slash redirects, faults, rate limits, the
+request log, latency, and the /_emulator/ control routes."""
+
+import base64
+import json
+import socket
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from close_emulator.api import Response, json_response
+from close_emulator.faults import Fault
+from close_emulator.requestlog import RequestRecord
+
+API_PREFIX = "/api/v1/"
+CONTROL_PREFIX = "/_emulator/"
+REASONS = {
+    200: "OK",
+    201: "Created",
+    301: "Moved Permanently",
+    308: "Permanent Redirect",
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 64
+
+    def __init__(self, address: tuple[str, int], emulator: object) -> None:
+        super().__init__(address, Handler)
+        self.emulator = emulator
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "CloseEmulator/1"
+
+    record: RequestRecord | None = None
+
+    def setup(self) -> None:
+        super().setup()
+        # NB: one write per response plus no Nagle keeps keep-alive paging fast.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+    def do_GET(self) -> None:
+        self.dispatch()
+
+    def do_POST(self) -> None:
+        self.dispatch()
+
+    def do_PUT(self) -> None:
+        self.dispatch()
+
+    def do_DELETE(self) -> None:
+        self.dispatch()
+
+    @property
+    def emu(self):
+        return self.server.emulator
+
+    def dispatch(self) -> None:
+        url = urlsplit(self.path)
+        path = unquote(url.path)
+        body = self.read_body()
+        if path.startswith(CONTROL_PREFIX):
+            self.send(self.emu.control(self.command, path[len(CONTROL_PREFIX) :], body))
+            return
+        record = RequestRecord(
+            method=self.command,
+            path=path,
+            query=dict(parse_qsl(url.query, keep_blank_values=True)),
+            query_string=url.query,
+            status=0,
+            headers={key.lower(): value for key, value in self.headers.items()},
+            body=body.decode("utf-8", "replace"),
+        )
+        self.record = record
+        try:
+            self.answer_api(record, url.query, body)
+        finally:
+            self.log_once()
+
+    def log_once(self) -> None:
+        """Log the request before its response leaves, so that a client that
+        has its answer always finds its request in the log."""
+        record, self.record = self.record, None
+        if record is not None:
+            self.emu.log_request(record)
+
+    def read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def answer_api(self, record: RequestRecord, raw_query: str, body: bytes) -> None:
+        emu = self.emu
+        if emu.latency:
+            emu.stopping.wait(emu.latency)
+        if not record.path.startswith(API_PREFIX):
+            record.status = 404
+            self.send(json_response(404, {"error": "Not found"}))
+            return
+
+        # NB: Close's paths all end in a slash; without it Close redirects.
+        if not record.path.endswith("/"):
+            location = record.path + "/" + ("?" + raw_query if raw_query else "")
+            record.status = emu.redirect_status
+            self.send(Response(emu.redirect_status, "", {"Location": location}))
+            return
+
+        if not self.authorized():
+            record.status = 401
+            self.send(json_response(401, {"error": "Unauthorized"}))
+            return
+
+        fault = emu.faults.pick(record.path)
+        if fault is not None and fault.kind in ("status", "drop", "empty_has_more", "not_found_deleted"):
+            record.status = self.send_fault(fault)
+            return
+
+        response, headers = emu.limit(record.path[len(API_PREFIX) :])
+        if response is None:
+            response = emu.api.handle(record.method, record.path[len(API_PREFIX) :], record.query, body)
+        response.headers.update(headers)
+        record.status = response.status
+
+        if fault is not None and fault.kind == "delay":
+            emu.stopping.wait(fault.seconds)
+        if fault is not None and fault.kind == "truncate":
+            half = response.body.encode()[: len(response.body.encode()) // 2]
+            self.send(Response(200, half.decode("utf-8", "ignore"), response.headers))
+            self.close_connection = True
+            return
+        self.send(response)
+
+    def authorized(self) -> bool:
+        """HTTP Basic: the API key as user name, an empty password."""
+        header = self.headers.get("Authorization", "")
+        scheme, _, encoded = header.partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        try:
+            user, _, password = base64.b64decode(encoded).decode().partition(":")
+        except ValueError:
+            return False
+        return user == self.emu.api_key and password == ""
+
+    def send_fault(self, fault: Fault) -> int:
+        if fault.kind == "drop":
+            self.close_connection = True
+            self.log_once()
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return 0
+        if fault.kind == "empty_has_more":
+            self.send(json_response(200, {"has_more": True, "data": []}))
+            return 200
+        if fault.kind == "not_found_deleted":
+            message = "The object you requested has been deleted or does not exist."
+            self.send(json_response(404, {"error": message}))
+            return 404
+        body = fault.body
+        if body is None:
+            body = {"error": REASONS.get(fault.status, "Error")}
+        text = body if isinstance(body, str) else json.dumps(body)
+        self.send(Response(fault.status, text, dict(fault.headers or {})))
+        return fault.status
+
+    def send(self, response: Response) -> None:
+        """Status line, headers and body in one write."""
+        if self.record is not None:
+            self.record.status = response.status
+            self.log_once()
+        payload = response.body.encode()
+        lines = [f"HTTP/1.1 {response.status} {REASONS.get(response.status, 'Status')}"]
+        headers = {"Content-Type": "application/json", "Content-Length": str(len(payload))}
+        headers.update(response.headers)
+        if self.close_connection:
+            headers["Connection"] = "close"
+        lines += [f"{key}: {value}" for key, value in headers.items()]
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        try:
+            self.wfile.write(head + payload)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
