@@ -208,6 +208,10 @@ class CloseClient:
             )
             raise RetryableError(f"{exc} (gave up after {attempts} attempts)") from None
 
+        # NB: a connection that cut a body short or broke may be half-closed
+        # on Close's side; reusing it from the pool would fail once more.
+        self._drop_session()
+
         seconds = next(waits)
         LOGGER.info(
             "Waiting %.2f s before retrying %s /%s (attempt %d of %d failed: %s)",
@@ -328,6 +332,15 @@ class CloseClient:
             with self._lock:
                 self._sessions.append(session)
         return session
+
+    def _drop_session(self) -> None:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            return
+        self._local.session = None
+        with self._lock:
+            self._sessions.remove(session)
+        session.close()
 
     # --- rate limits -------------------------------------------------------
 
