@@ -1,0 +1,295 @@
+"""Pages that lie, Close's max_skip, records edited while the tap pages past
+them, deleted documents and timeouts: nothing is lost, nothing loops."""
+
+import threading
+
+import pytest
+from sync_harness import catalog_of, make_config, sync, tap_logs
+
+from tap_closeio.client import CloseClient
+from tap_closeio.errors import SkipCapExhaustedError
+
+NOW = "2024-05-01T12:00:00+00:00"
+
+
+def add_activities(emu, moments: list[str]) -> list[str]:
+    ids = []
+    for number, moment in enumerate(moments):
+        rid = f"acti_{number:02d}"
+        emu.add("activity", {"id": rid, "_type": "Note", "date_created": moment})
+        ids.append(rid)
+    return ids
+
+
+def add_leads(emu, moments: list[str]) -> list[str]:
+    ids = []
+    for number, moment in enumerate(moments):
+        rid = f"lead_{number:02d}"
+        emu.add("lead", {"id": rid, "date_updated": moment, "date_created": moment})
+        ids.append(rid)
+    return ids
+
+
+HOURLY = [f"2024-04-10T{hour:02d}:00:00+00:00" for hour in range(8)]
+
+
+@pytest.mark.parametrize("order", ["desc", "asc"])
+def test_skip_cap_narrows_the_window_and_every_activity_arrives(
+    emulator_factory, order
+):
+    emu = emulator_factory(size="empty", now=NOW, max_skip=4, activity_order=order)
+    ids = add_activities(emu, HOURLY)
+    config = make_config(emu, "2024-04-01T00:00:00Z", concurrency=1)
+
+    result = sync(
+        emu,
+        config=config,
+        catalog=catalog_of("activities"),
+        page_sizes={"activities": 2},
+    )
+
+    assert sorted(result.ids("activities")) == ids
+    assert result.state["bookmarks"]["activities"] == {
+        "date_created": "2024-04-10T07:00:00.000000Z"
+    }
+    refused = [r.query["_skip"] for r in result.requests if r.status == 400]
+    assert refused == ["6"]
+
+
+def test_newest_first_narrowing_sends_the_exact_queries(emulator_factory):
+    emu = emulator_factory(size="empty", now=NOW, max_skip=4)
+    add_activities(emu, HOURLY)
+    config = make_config(emu, "2024-04-01T00:00:00Z", concurrency=1)
+
+    result = sync(
+        emu,
+        config=config,
+        catalog=catalog_of("activities"),
+        page_sizes={"activities": 2},
+    )
+
+    first_window = [
+        (r.query.get("date_created__lt"), r.query["_skip"], r.status)
+        for r in result.requests
+        if r.query["date_created__gte"] == "2024-04-01T00:00:00.000000+00:00"
+    ]
+    window_end = "2024-04-16T00:00:00.000000+00:00"
+    narrowed = "2024-04-10T02:00:01.000000+00:00"
+    assert first_window == [
+        (window_end, "0", 200),
+        (window_end, "2", 200),
+        (window_end, "4", 200),
+        (window_end, "6", 400),
+        (narrowed, "0", 200),
+        (narrowed, "2", 200),
+    ]
+
+
+def test_more_activities_in_one_second_than_the_cap_stops_with_a_clear_error(
+    emulator_factory,
+):
+    emu = emulator_factory(size="empty", now=NOW, max_skip=4)
+    add_activities(emu, ["2024-04-10T00:00:00+00:00"] * 10)
+    config = make_config(emu, "2024-04-01T00:00:00Z", concurrency=1)
+
+    result = sync(
+        emu,
+        config=config,
+        catalog=catalog_of("activities"),
+        page_sizes={"activities": 2},
+        expect_error=True,
+    )
+
+    assert isinstance(result.error, SkipCapExhaustedError)
+    assert "more records were created within one second" in str(result.error)
+    assert len(result.requests) < 20
+    assert "activities" not in result.last_state()["bookmarks"]
+
+
+def test_more_leads_in_one_minute_than_the_cap_stops_with_a_clear_error(
+    emulator_factory,
+):
+    emu = emulator_factory(size="empty", now=NOW, max_skip=4)
+    add_leads(emu, [f"2024-04-10T00:00:{s:02d}+00:00" for s in range(10)])
+
+    result = sync(
+        emu,
+        catalog=catalog_of("leads"),
+        page_sizes={"leads": 2},
+        expect_error=True,
+    )
+
+    assert isinstance(result.error, SkipCapExhaustedError)
+    assert "more records share the key 2024-04-10T00:00:00+00:00" in str(result.error)
+    assert len(result.requests) < 20
+
+
+def test_leads_page_by_keyset_so_skip_stays_small(emulator_factory):
+    emu = emulator_factory(size="empty", now=NOW, max_skip=4)
+    moments = [f"2024-04-10T00:{m:02d}:00+00:00" for m in range(30)]
+    ids = add_leads(emu, moments)
+
+    result = sync(emu, catalog=catalog_of("leads"), page_sizes={"leads": 3})
+
+    assert result.ids("leads") == ids
+    assert max(int(r.query["_skip"]) for r in result.requests) <= 1
+    assert result.state["bookmarks"]["leads"] == {
+        "date_updated": "2024-04-10T00:29:00.000000Z"
+    }
+
+
+def test_has_more_with_empty_data_forever_ends_the_query(emulator_factory):
+    emu = emulator_factory(size="empty", now=NOW)
+    ids = add_leads(emu, [f"2024-04-10T00:0{m}:00+00:00" for m in (0, 5, 9)])[:2]
+    emu.add_fault(
+        path_prefix="/api/v1/lead/", kind="empty_has_more", on_request=2, times=None
+    )
+
+    with tap_logs() as logs:
+        result = sync(emu, catalog=catalog_of("leads"), page_sizes={"leads": 2})
+
+    assert result.ids("leads") == ids
+    assert len(result.requests) < 5
+    assert "WARNING leads: Close said has_more with an empty page" in logs.text
+
+
+class EditingClient(CloseClient):
+    """A real client that, after its `after`-th request, lets `edit` change
+    Close's data: an edit made while the tap pages."""
+
+    def __init__(self, config, edit, after: int) -> None:
+        super().__init__(config, sleep=lambda seconds: None)
+        self.edit, self.after, self.calls = edit, after, 0
+
+    def get(self, path, params=None):
+        body = super().get(path, params)
+        self.calls += 1
+        if self.calls == self.after:
+            self.edit()
+        return body
+
+
+def test_lead_updated_while_paging_does_not_hide_another(emulator_factory):
+    emu = emulator_factory(size="empty", now=NOW)
+    moments = [f"2024-04-10T00:0{m}:00+00:00" for m in range(6)]
+    ids = add_leads(emu, moments)
+    config = make_config(emu)
+    client = EditingClient(
+        config, lambda: emu.update("lead", "lead_00", description="x"), after=1
+    )
+
+    result = sync(
+        emu,
+        config=config,
+        client=client,
+        catalog=catalog_of("leads"),
+        page_sizes={"leads": 2},
+    )
+
+    assert result.ids("leads") == ids + ["lead_00"]
+    assert result.records("leads")[-1]["description"] == "x"
+
+
+def test_lead_moving_within_a_crowded_minute_does_not_hide_another(
+    emulator_factory,
+):
+    emu = emulator_factory(size="empty", now="2024-04-10T00:00:59+00:00")
+    moments = [f"2024-04-10T00:00:{s:02d}+00:00" for s in range(12)]
+    ids = add_leads(emu, moments)
+    config = make_config(emu)
+
+    def edit() -> None:
+        for rid in ("lead_00", "lead_01", "lead_02"):
+            emu.update("lead", rid, description="x")
+
+    client = EditingClient(config, edit, after=2)
+    result = sync(
+        emu,
+        config=config,
+        client=client,
+        catalog=catalog_of("leads"),
+        page_sizes={"leads": 3},
+        started=emu.now,
+    )
+
+    emitted = result.ids("leads")
+    assert set(emitted) == set(ids)
+    assert emitted[-3:] == ["lead_00", "lead_01", "lead_02"]
+
+
+def test_deleted_document_mid_paging_is_asked_again(emulator_factory):
+    emu = emulator_factory(size="empty", now=NOW)
+    ids = add_activities(emu, HOURLY)
+    emu.add_fault(
+        path_prefix="/api/v1/activity/", kind="not_found_deleted", on_request=2
+    )
+    config = make_config(emu, "2024-04-01T00:00:00Z", concurrency=1)
+
+    with tap_logs() as logs:
+        result = sync(
+            emu,
+            config=config,
+            catalog=catalog_of("activities"),
+            page_sizes={"activities": 2},
+        )
+
+    assert sorted(result.ids("activities")) == ids
+    assert "asking for the page once more" in logs.text
+
+
+def test_deleted_document_twice_steps_over_the_page_with_a_warning(
+    emulator_factory,
+):
+    emu = emulator_factory(size="empty", now=NOW)
+    ids = add_activities(emu, HOURLY)
+    emu.add_fault(
+        path_prefix="/api/v1/activity/", kind="not_found_deleted", on_request=2, times=2
+    )
+    config = make_config(emu, "2024-04-01T00:00:00Z", concurrency=1)
+
+    with tap_logs() as logs:
+        result = sync(
+            emu,
+            config=config,
+            catalog=catalog_of("activities"),
+            page_sizes={"activities": 2},
+        )
+
+    # Newest first: the page at _skip=2 held 05:00 and 04:00.
+    assert sorted(result.ids("activities")) == [
+        i for i in ids if i not in ("acti_04", "acti_05")
+    ]
+    assert "WARNING activities: " in logs.text
+    assert "stepping over the page at _skip=2" in logs.text
+
+
+def test_timed_out_window_request_is_repeated_with_its_bounds(emulator_factory):
+    emu = emulator_factory(size="empty", now=NOW)
+    ids = add_activities(emu, HOURLY)
+    emu.add_fault(path_prefix="/api/v1/activity/", kind="delay", seconds=1.0)
+    config = make_config(
+        emu, "2024-04-01T00:00:00Z", concurrency=1, request_timeout=0.3
+    )
+
+    result = sync(emu, config=config, catalog=catalog_of("activities"))
+
+    assert sorted(result.ids("activities")) == ids
+    first = {
+        "date_created__gte": "2024-04-01T00:00:00.000000+00:00",
+        "date_created__lt": "2024-04-16T00:00:00.000000+00:00",
+        "_skip": "0",
+        "_limit": "100",
+    }
+    # NB: the emulator logs the held request once it has answered it, which
+    # is after the client gave up on it.
+    queries = wait_for_requests(emu, len(result.requests) + 1)
+    assert all("date_created__gte" in q for q in queries)
+    assert queries.count(first) == 2
+
+
+def wait_for_requests(emu, count: int) -> list[dict]:
+    for _ in range(100):
+        if len(emu.requests) >= count:
+            break
+        threading.Event().wait(0.05)
+    return [r.query for r in emu.requests]
