@@ -8,21 +8,15 @@ from singer import metadata as singer_metadata
 
 from tap_closeio.config import Config
 from tap_closeio.errors import ApiError, CatalogError
-from tap_closeio.schemas import STREAM_NAMES, load_schema
+from tap_closeio.schemas import load_schema
+from tap_closeio.streams import STREAMS
 
 LOGGER = logging.getLogger(__name__)
 
 KEY_PROPERTIES = ["id"]
 
-# The field each stream is bookmarked on (compatibility.md, "Streams").
-REPLICATION_KEYS = {
-    "custom_fields": "date_updated",
-    "leads": "date_updated",
-    "activities": "date_created",
-    "tasks": "date_updated",
-    "users": "date_updated",
-    "event_log": "date_updated",
-}
+# The field each stream is bookmarked on, from the streams' one declaration.
+REPLICATION_KEYS = {stream.name: stream.replication_key for stream in STREAMS}
 
 EVENT_LOG_PROBE = ("event/", {"_limit": 1})
 
@@ -35,7 +29,7 @@ EVENT_LOG_REFUSALS = (400, 403)
 def discover(client: Any | None, config: Config | None = None) -> dict:
     """The catalog as a plain dict. With a client, probe the event log and
     leave `event_log` out when Close refuses this key access to it."""
-    names = list(STREAM_NAMES)
+    names = list(REPLICATION_KEYS)
     if client is not None and not _event_log_allowed(client):
         names.remove("event_log")
     return {"streams": [catalog_entry(name) for name in names]}
@@ -111,7 +105,7 @@ def selected_streams(catalog: dict) -> dict[str, set[str] | None]:
     entries = _stream_entries(catalog)
 
     selection: dict[str, set[str] | None] = {}
-    for name in STREAM_NAMES:
+    for name in REPLICATION_KEYS:
         entry = entries.get(name)
         if entry is not None and _stream_is_selected(entry):
             selection[name] = _selected_fields(name, entry)
@@ -144,8 +138,8 @@ def _entry_name(entry: Any, index: int) -> str:
         raise CatalogError(
             f"Catalog stream #{index + 1} has no 'tap_stream_id' or 'stream' name."
         )
-    if name not in STREAM_NAMES:
-        known = ", ".join(STREAM_NAMES)
+    if name not in REPLICATION_KEYS:
+        known = ", ".join(REPLICATION_KEYS)
         raise CatalogError(
             f"The catalog names stream {name!r}, which this tap does not have; "
             f"known streams: {known}."

@@ -137,3 +137,9 @@ def test_original_tap_columns_are_kept():
 def test_unknown_stream_is_refused():
     with pytest.raises(SchemaError, match="'opportunities'.*known: custom_fields"):
         load_schema("opportunities")
+
+
+def test_one_schema_per_declared_stream_in_sync_order():
+    from tap_closeio.streams import STREAMS
+
+    assert STREAM_NAMES == tuple(stream.name for stream in STREAMS)
