@@ -17,7 +17,8 @@ from tap_closeio.client import CloseClient, RetryPolicy
 from tap_closeio.config import SETTINGS, Config, load_config
 from tap_closeio.errors import CatalogError, ConfigError, StateError, TapError
 
-LOGGER = logging.getLogger(__name__)
+# NB: named outright, as `python -m tap_closeio.cli` runs this as __main__.
+LOGGER = logging.getLogger("tap_closeio.cli")
 
 NAME = "tap-closeio"
 DESCRIPTION = (
@@ -26,17 +27,6 @@ DESCRIPTION = (
     "tap-closeio."
 )
 CAPABILITIES = ["catalog", "properties", "discover", "state", "about", "test"]
-
-# Name, endpoint, key, replication key: the contract with the original tap
-# (compatibility.md), in sync order.
-STREAMS = (
-    ("custom_fields", "/custom_field/lead/", "id", "date_updated"),
-    ("leads", "/lead/", "id", "date_updated"),
-    ("activities", "/activity/", "id", "date_created"),
-    ("tasks", "/task/", "id", "date_updated"),
-    ("users", "/user/", "id", "date_updated"),
-    ("event_log", "/event/", "id", "date_updated"),
-)
 
 # `--test` asks one cheap question; a dead host should not take 31 s of
 # retries to say so.
@@ -205,6 +195,8 @@ def read_json_file(path: str, what: str, error: type[TapError]) -> Any:
 def about() -> dict:
     """What `--about --format json` prints: name, version, capabilities, the
     settings as a JSON Schema (the key marked secret), the streams."""
+    from tap_closeio.streams import STREAMS
+
     properties = {}
     for setting in SETTINGS:
         schema: dict[str, Any] = {
@@ -232,13 +224,13 @@ def about() -> dict:
         "env_var_prefix": "TAP_CLOSEIO_",
         "streams": [
             {
-                "name": name,
-                "endpoint": endpoint,
-                "key_properties": [key],
-                "replication_key": replication_key,
+                "name": stream.name,
+                "endpoint": "/" + stream.path,
+                "key_properties": list(stream.key_properties),
+                "replication_key": stream.replication_key,
                 "replication_method": "INCREMENTAL",
             }
-            for name, endpoint, key, replication_key in STREAMS
+            for stream in STREAMS
         ],
     }
 
