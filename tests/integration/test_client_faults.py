@@ -299,6 +299,24 @@ def test_the_wait_is_shared_by_every_thread(emu, client, clock):
     assert clock.sleeps == [1.5]
 
 
+def test_requests_in_flight_elsewhere_are_kept_in_reserve(emu, client, clock):
+    user_id = emu.objects("user")[0]["id"]
+    held = emu.add_fault(f"/api/v1/user/{user_id}/", kind="delay", seconds=1.0)
+    other = threading.Thread(target=client.get, args=(f"user/{user_id}/",))
+    other.start()
+    wait_until(lambda: held.fired == 1)  # that request is now in flight
+
+    # One request left, and one other request of the group still in flight:
+    # that one will spend it, so the next call must wait.
+    headers = {"RateLimit": "limit=10, remaining=1, reset=2"}
+    emu.add_fault("/api/v1/user/", kind="status", status=200, body={}, headers=headers)
+    client.get("user/")
+    other.join()
+    client.get("user/")
+
+    assert clock.sleeps == [2.0]
+
+
 @pytest.mark.parametrize("style", ["ratelimit", "x-rate-limit"])
 def test_the_emulators_budget_is_obeyed_without_meeting_a_429(emulator_factory, style):
     clock = FakeClock()
