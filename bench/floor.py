@@ -1,0 +1,63 @@
+"""The floor: the least work any tap must do for the same sync. It replays the
+requests the new tap made, parses each body with json and writes the new tap's
+output bytes; nothing else. Run as a child: `python floor.py PLAN.json`."""
+
+import base64
+import http.client
+import json
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlsplit
+
+_local = threading.local()
+
+
+def _connection(host: str, port: int) -> http.client.HTTPConnection:
+    # One keep-alive connection per worker thread, as a pooled client would.
+    if getattr(_local, "connection", None) is None:
+        _local.connection = http.client.HTTPConnection(host, port, timeout=60)
+    return _local.connection
+
+
+def _fetch(plan: dict, request: dict) -> int:
+    """Send one logged request; return how many objects its body held."""
+    split = urlsplit(plan["base_url"])
+    connection = _connection(split.hostname, split.port)
+    body = request.get("body")
+    payload = None if body is None else json.dumps(body).encode()
+    connection.request(request["method"], request["target"], payload, plan["headers"])
+    response = connection.getresponse()
+    data = json.loads(response.read())
+    if response.status != 200:
+        raise RuntimeError(f"{request['method']} {request['target']} -> {data}")
+    return len(data.get("data") or ())
+
+
+def main(plan_path: str) -> int:
+    with open(plan_path) as handle:
+        plan = json.load(handle)
+    token = base64.b64encode(f"{plan['api_key']}:".encode()).decode()
+    plan["headers"] = {"Authorization": "Basic " + token}
+    requests = plan["requests"]
+
+    # Write the tap's bytes in even slices as pages arrive, so output and
+    # fetching interleave as they do in the tap.
+    out = sys.stdout.buffer
+    with open(plan["output"], "rb") as source:
+        total = source.seek(0, 2)
+        source.seek(0)
+        per_page = total // max(len(requests), 1) + 1
+        with ThreadPoolExecutor(plan["concurrency"]) as pool:
+            objects = 0
+            for count in pool.map(lambda r: _fetch(plan, r), requests):
+                objects += count
+                out.write(source.read(per_page))
+        out.write(source.read())
+    out.flush()
+    print(f"floor: {len(requests)} requests, {objects} objects", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
