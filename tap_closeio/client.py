@@ -6,6 +6,7 @@ import logging
 import re
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -122,7 +123,8 @@ class CloseClient:
 
         self._lock = threading.Lock()
         self._local = threading.local()
-        self._sessions: list[requests.Session] = []
+        # Weak: a session dies with its worker thread's thread-local slot.
+        self._sessions: weakref.WeakSet[requests.Session] = weakref.WeakSet()
         self._groups: dict[str, _Group] = {}
         self.requests_made = 0
 
@@ -137,7 +139,8 @@ class CloseClient:
 
     def close(self) -> None:
         with self._lock:
-            sessions, self._sessions = self._sessions, []
+            sessions = list(self._sessions)
+            self._sessions.clear()
         for session in sessions:
             session.close()
 
@@ -160,6 +163,7 @@ class CloseClient:
         params: dict | None = None,
         body: dict | None = None,
     ) -> dict:
+        path = path.lstrip("/")
         group = _group_of(path)
         waits = self.policy.waits()
         faults = 0
@@ -234,10 +238,10 @@ class CloseClient:
         params: dict | None,
         body: dict | None,
     ) -> dict:
-        url = self._base_url + path.lstrip("/")
+        url = self._base_url + path
         state = self._enter_group(group)
         try:
-            with metrics.http_request_timer("/" + path.lstrip("/")) as timer:
+            with metrics.http_request_timer("/" + path) as timer:
                 response = self._transport(method, path, url, params, body)
                 timer.tags[metrics.Tag.http_status_code] = response.status_code
                 LOGGER.debug(
@@ -330,7 +334,7 @@ class CloseClient:
             session.headers.update(self._headers)
             self._local.session = session
             with self._lock:
-                self._sessions.append(session)
+                self._sessions.add(session)
         return session
 
     def _drop_session(self) -> None:
@@ -339,7 +343,7 @@ class CloseClient:
             return
         self._local.session = None
         with self._lock:
-            self._sessions.remove(session)
+            self._sessions.discard(session)
         session.close()
 
     # --- rate limits -------------------------------------------------------
@@ -354,7 +358,9 @@ class CloseClient:
         with self._lock:
             state.in_flight -= 1
 
-    def _note_budget(self, group: str, state: _Group, response: requests.Response):
+    def _note_budget(
+        self, group: str, state: _Group, response: requests.Response
+    ) -> None:
         budget = parse_budget(response.headers)
         if budget.remaining is None or budget.reset is None:
             return
