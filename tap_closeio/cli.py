@@ -106,8 +106,10 @@ def _run(args: argparse.Namespace, secrets: list[str]) -> int:
 
 
 def _load_config(path: str | None) -> Config:
+    # `--config ENV` is singer-sdk's spelling of "settings from the
+    # environment only"; the variables fill gaps in a file anyway.
     raw: Any = {}
-    if path:
+    if path and path != "ENV":
         raw = read_json_file(path, "config", ConfigError)
         if not isinstance(raw, dict):
             raise ConfigError(f"The config file {path} must hold a JSON object.")

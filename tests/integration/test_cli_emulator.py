@@ -69,6 +69,13 @@ def test_connection_test_passes_with_a_good_key(emu):
     ]
 
 
+def test_config_env_reads_settings_from_the_environment_only(emu):
+    result = run_tap("--config", "ENV", "--test", env=env_for(emu))
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("OK: ")
+
+
 def test_connection_test_says_why_a_wrong_key_fails(emu):
     result = run_tap("--test", env=env_for(emu, key="api_wrong"))
 
