@@ -94,8 +94,7 @@ def _run(args: argparse.Namespace, secrets: list[str]) -> int:
         _write(render_about(args.format))
         return 0
 
-    config = _load_config(args.config)
-    secrets.append(config.api_key)
+    config = _load_config(args.config, secrets)
 
     if args.test:
         return _test_connection(config)
@@ -105,7 +104,7 @@ def _run(args: argparse.Namespace, secrets: list[str]) -> int:
         return _sync(client, config, args)
 
 
-def _load_config(path: str | None) -> Config:
+def _load_config(path: str | None, secrets: list[str]) -> Config:
     # `--config ENV` is singer-sdk's spelling of "settings from the
     # environment only"; the variables fill gaps in a file anyway.
     raw: Any = {}
@@ -113,7 +112,13 @@ def _load_config(path: str | None) -> Config:
         raw = read_json_file(path, "config", ConfigError)
         if not isinstance(raw, dict):
             raise ConfigError(f"The config file {path} must hold a JSON object.")
-    return load_config(raw, os.environ)
+
+    # Known before validation, so that no later message can show it.
+    if isinstance(raw.get("api_key"), str):
+        secrets.append(raw["api_key"].strip())
+    config = load_config(raw, os.environ)
+    secrets.append(config.api_key)
+    return config
 
 
 def _test_connection(config: Config) -> int:

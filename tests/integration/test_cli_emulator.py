@@ -201,6 +201,8 @@ def error_paths(emu, tmp_path):
     users = catalog_selecting(tmp_path, "users.json", "users")
     bad_config = tmp_path / "bad_config.json"
     bad_config.write_text('{"api_key": "' + KEY + '", "start_date": ')
+    key_twice = tmp_path / "key_twice.json"
+    key_twice.write_text(json.dumps({"api_key": KEY, "start_date": KEY}))
     return [
         (
             "wrong key (401)",
@@ -219,6 +221,7 @@ def error_paths(emu, tmp_path):
             {**good, "TAP_CLOSEIO_BASE_URL": f"https://{KEY}@x.test/"},
         ),
         ("config not JSON", ["-c", str(bad_config)], {}),
+        ("key as start_date", ["-c", str(key_twice)], {}),
         ("missing state", ["--state", str(tmp_path / "nope.json")], debug),
         ("bad catalog", ["--catalog", str(bad_config)], debug),
         ("--test on 401", ["--test"], {**debug, "TAP_CLOSEIO_API_KEY": KEY + "x"}),
