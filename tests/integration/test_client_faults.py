@@ -3,6 +3,7 @@ rate-limit waits (asserted exactly through a fake sleep and clock), Close's
 errors mapped to the tap's error tree, and what is sent on the wire."""
 
 import base64
+import io
 import json
 import logging
 import threading
@@ -11,7 +12,7 @@ import time
 import pytest
 
 from close_emulator import Emulator
-from tap_closeio import __version__
+from tap_closeio import __version__, sync
 from tap_closeio.client import CloseClient, RetryPolicy
 from tap_closeio.config import load_config
 from tap_closeio.errors import (
@@ -596,3 +597,56 @@ def test_every_request_is_timed_as_a_singer_metric(emu, client, capfd):
 
 def test_the_key_is_never_in_repr(emu, client):
     assert KEY not in repr(client)
+
+
+# --- through a whole sync: each record exactly once -------------------------
+
+
+def users_only_catalog():
+    entry = {
+        "tap_stream_id": "users",
+        "stream": "users",
+        "schema": {"type": "object", "properties": {}},
+        "key_properties": ["id"],
+        "metadata": [{"breadcrumb": [], "metadata": {"selected": True}}],
+    }
+    return {"streams": [entry]}
+
+
+@pytest.mark.parametrize(
+    ("faults", "waits"),
+    [
+        ([{"kind": "status", "status": 429, "body": RATE_BODY}], [1.0]),
+        (
+            [
+                {"kind": "status", "status": 502, "on_request": 1},
+                {"kind": "status", "status": 503, "on_request": 2},
+            ],
+            [1, 2],
+        ),
+    ],
+    ids=["429-rate-reset", "502-503"],
+)
+def test_a_sync_through_faults_emits_each_user_once(emu, client, clock, faults, waits):
+    for fault in faults:
+        emu.add_fault("/api/v1/user/", **fault)
+    out = io.StringIO()
+
+    sync.run_sync(client, client_config(emu), users_only_catalog(), {}, out=out)
+
+    records = [
+        m["record"]["id"]
+        for m in map(json.loads, out.getvalue().splitlines())
+        if m["type"] == "RECORD"
+    ]
+    assert sorted(records) == sorted(user["id"] for user in emu.objects("user"))
+    assert len(records) == len(set(records))
+    assert clock.sleeps == waits
+    queries = {r.query_string for r in emu.requests}
+    assert len(queries) == 1  # every try was the same request
+
+
+def client_config(emu):
+    return load_config(
+        {"api_key": KEY, "start_date": "2020-01-01", "base_url": emu.base_url}, {}
+    )
