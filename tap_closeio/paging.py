@@ -30,9 +30,12 @@ def format_filter(moment: datetime) -> str:
     return moment.strftime(FILTER_FORMAT)
 
 
-def get_page(client, path: str, params: Mapping[str, object], label: str) -> dict:
+def get_page(
+    client, path: str, params: Mapping[str, object], label: str, can_step: bool = True
+) -> dict:
     """One page. A 404 "document deleted" in the middle of paging is asked
-    once more (the deletion has usually settled), then stepped over."""
+    once more (the deletion has usually settled), then stepped over, or
+    raised when the pager cannot step (a cursor has no next page to go to)."""
     try:
         return client.get(path, params)
     except DeletedDocumentError as exc:
@@ -40,6 +43,8 @@ def get_page(client, path: str, params: Mapping[str, object], label: str) -> dic
     try:
         return client.get(path, params)
     except DeletedDocumentError as exc:
+        if not can_step:
+            raise
         LOGGER.warning(
             "%s: %s again; stepping over the page at _skip=%s (its records "
             "may be missing from this run)",
@@ -98,7 +103,7 @@ def cursor_pages(
     """Yield the data of each page of a cursor walk (`/event/`)."""
     query = {**params, "_limit": limit}
     while True:
-        body = get_page(client, path, query, label)
+        body = get_page(client, path, query, label, can_step=False)
         data = body.get("data") or []
         LOGGER.debug("%s: %s records", label, len(data))
 
@@ -155,6 +160,9 @@ def keyset_pages(
         data = body.get("data") or []
         LOGGER.debug("%s: %s records at key %s _skip=%s", label, len(data), lower, skip)
 
+        if body.get("stepped_over"):
+            skip += limit
+            continue
         if not data:
             if body.get("has_more"):
                 LOGGER.warning(

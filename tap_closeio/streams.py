@@ -222,6 +222,14 @@ def read_activities(ctx: ReadContext) -> Iterator[Item]:
     windows that are complete."""
     windows = activity_windows(ctx)
     key = ctx.stream.replication_key
+    LOGGER.info(
+        "%s: %s windows of %s days from %s, up to %s at a time",
+        ctx.label,
+        len(windows),
+        ctx.config.date_window_days,
+        windows[0].start.isoformat(),
+        ctx.config.concurrency,
+    )
     newest = [Newest(key, ctx.sync_started_at) for _ in windows]
     counts = [0] * len(windows)
     done = [False] * len(windows)
