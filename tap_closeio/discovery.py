@@ -2,7 +2,7 @@
 back out of a catalog."""
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from singer import metadata as singer_metadata
 
@@ -10,6 +10,9 @@ from tap_closeio.config import Config
 from tap_closeio.errors import ApiError, CatalogError
 from tap_closeio.schemas import load_schema
 from tap_closeio.streams import STREAMS
+
+if TYPE_CHECKING:
+    from tap_closeio.client import CloseClient
 
 LOGGER = logging.getLogger(__name__)
 
@@ -26,7 +29,7 @@ EVENT_LOG_PROBE = ("event/", {"_limit": 1})
 EVENT_LOG_REFUSALS = (400, 403)
 
 
-def discover(client: Any | None, config: Config | None = None) -> dict:
+def discover(client: "CloseClient | None", config: Config | None = None) -> dict:
     """The catalog as a plain dict. With a client, probe the event log and
     leave `event_log` out when Close refuses this key access to it."""
     names = list(REPLICATION_KEYS)
@@ -78,7 +81,7 @@ def stream_metadata(stream_name: str, schema: dict, replication_key: str) -> lis
     ]
 
 
-def _event_log_allowed(client: Any) -> bool:
+def _event_log_allowed(client: "CloseClient") -> bool:
     path, params = EVENT_LOG_PROBE
     try:
         client.get(path, params)
