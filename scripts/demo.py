@@ -32,7 +32,9 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     now = datetime.now(timezone.utc).replace(microsecond=0)
 
-    emulator = start_emulator(args.size, now)
+    # The emulator's data ends a day ago; its "a day passes" mutation between
+    # the runs then brings it up to now, as a day of real use would.
+    emulator = start_emulator(args.size, now - timedelta(days=1))
     try:
         base_url = read_base_url(emulator)
         print(f"Emulator: {base_url} (dataset {args.size!r})")
@@ -61,7 +63,7 @@ def read_base_url(emulator: subprocess.Popen) -> str:
 def run_demo(out: Path, base_url: str, now: datetime) -> None:
     config = {
         "api_key": API_KEY,
-        "start_date": (now - timedelta(days=90)).isoformat(),
+        "start_date": (now - timedelta(days=365)).isoformat(),
         "base_url": base_url,
     }
     config_path = write_json(out / "config.json", config)
