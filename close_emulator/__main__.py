@@ -17,23 +17,56 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description="Serve an emulated Close API (https://api.close.com/api/v1/) "
         "on 127.0.0.1 until interrupted.",
     )
-    parser.add_argument("--port", type=int, default=0, help="port (default 0: a free one)")
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument(
+        "--port", type=int, default=0, help="port (default 0: a free one)"
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)"
+    )
     parser.add_argument("--seed", type=int, default=1, help="data seed (default 1)")
     parser.add_argument(
         "--size",
         default="demo",
-        help=f"one of {', '.join(SIZES)} or JSON counts like '{{\"leads\": 50}}' (default demo)",
+        help=f"one of {', '.join(SIZES)} or JSON counts such as "
+        "'{\"leads\": 50}' (default demo)",
     )
-    parser.add_argument("--now", default=DEFAULT_NOW, help=f"the fixed now (default {DEFAULT_NOW})")
-    parser.add_argument("--api-key", default="test-key", help="the accepted API key (default test-key)")
-    parser.add_argument("--max-limit", type=int, default=100, help="max _limit (default 100)")
-    parser.add_argument("--max-skip", type=int, default=250_000, help="max _skip (default 250000)")
-    parser.add_argument("--activity-order", choices=("desc", "asc"), default="desc", help="default /activity/ order by date_created (default desc)")
-    parser.add_argument("--rate-limit", default=None, help="N/SECONDS per endpoint group, e.g. 20/1 (default off)")
-    parser.add_argument("--rate-limit-style", choices=STYLES, default="ratelimit", help="how limits are announced (default ratelimit)")
-    parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every API response")
-    parser.add_argument("--samples", action="store_true", help="serve ../shared/close_samples instead of generated data")
+    parser.add_argument(
+        "--now", default=DEFAULT_NOW, help=f"the fixed now (default {DEFAULT_NOW})"
+    )
+    parser.add_argument(
+        "--api-key", default="test-key", help="the accepted API key (default test-key)"
+    )
+    parser.add_argument(
+        "--max-limit", type=int, default=100, help="max _limit (default 100)"
+    )
+    parser.add_argument(
+        "--max-skip", type=int, default=250_000, help="max _skip (default 250000)"
+    )
+    parser.add_argument(
+        "--activity-order",
+        choices=("desc", "asc"),
+        default="desc",
+        help="default /activity/ order by date_created (default desc)",
+    )
+    parser.add_argument(
+        "--rate-limit",
+        default=None,
+        help="N/SECONDS per endpoint group, e.g. 20/1 (default off)",
+    )
+    parser.add_argument(
+        "--rate-limit-style",
+        choices=STYLES,
+        default="ratelimit",
+        help="how limits are announced (default ratelimit)",
+    )
+    parser.add_argument(
+        "--latency", type=float, default=0.0, help="seconds added to every API response"
+    )
+    parser.add_argument(
+        "--samples",
+        action="store_true",
+        help="serve ../shared/close_samples instead of generated data",
+    )
     return parser.parse_args(argv)
 
 
@@ -62,7 +95,10 @@ def build(args: argparse.Namespace) -> Emulator:
 
 def main(argv: list[str] | None = None) -> int:
     emu = build(parse_args(argv)).start()
-    print(f"Close API emulator listening on {emu.base_url} (api key: {emu.api_key})", flush=True)
+    print(
+        f"Close API emulator listening on {emu.base_url} (api key: {emu.api_key})",
+        flush=True,
+    )
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     try:

@@ -2,6 +2,7 @@
 page bodies spliced from each record's cached JSON text."""
 
 import base64
+import bisect
 import json
 import re
 from collections.abc import Callable
@@ -35,6 +36,7 @@ CUSTOM_FIELD_OBJECTS = ("lead", "contact", "opportunity", "activity")
 EVENT_MAX_LIMIT = 50
 SEARCH_MAX_LIMIT = 200
 SEARCH_WALK_CAP = 10_000
+DATE_FIELDS = {"date_created", "date_updated", "date", "date_won", "activity_at"}
 NOT_FOUND = (
     "The requested URL was not found on the server. If you entered the URL "
     "manually please check your spelling and try again."
@@ -71,7 +73,9 @@ class Api:
         self._route("GET", r"contact/", self.contacts)
         self._route("GET", r"opportunity/", self.opportunities)
         self._route("GET", r"activity/", self.activities)
-        self._route("GET", r"activity/(?P<sub>[a-z_]+(?:/lead|/opportunity)?)/", self.activities)
+        self._route(
+            "GET", r"activity/(?P<sub>[a-z_]+(?:/lead|/opportunity)?)/", self.activities
+        )
         self._route("GET", r"task/", self.tasks)
         self._route("GET", r"user/", self.users)
         self._route("GET", r"custom_field/(?P<obj>[a-z_]+)/", self.custom_fields)
@@ -83,7 +87,9 @@ class Api:
         self._route("POST", r"data/search/", self.search)
         for kind in ("lead", "contact", "opportunity", "task", "user", "event"):
             self._route("GET", kind + r"/(?P<rid>[A-Za-z0-9_]+)/", self.single(kind))
-        self._route("GET", r"activity/(?:[a-z_/]+/)?(?P<rid>acti_\w+)/", self.single("activity"))
+        self._route(
+            "GET", r"activity/(?:[a-z_/]+/)?(?P<rid>acti_\w+)/", self.single("activity")
+        )
 
     def _route(self, method: str, pattern: str, handler: Callable) -> None:
         self.routes.append((method, re.compile("^" + pattern + "$"), handler))
@@ -111,14 +117,20 @@ class Api:
             except BadRequest as exc:
                 return json_response(400, exc.body)
         if allowed:
-            return json_response(405, {"error": "The method is not allowed for the requested URL."})
+            return json_response(
+                405, {"error": "The method is not allowed for the requested URL."}
+            )
         return json_response(404, {"error": NOT_FOUND})
 
     # pages
 
-    def page(self, ids: list[str], kind: str, params: dict, **extra: object) -> Response:
+    def page(
+        self, ids: list[str], kind: str, params: dict, **extra: object
+    ) -> Response:
         """An offset page: has_more, optional extras (total_results), data."""
-        skip, limit = query.page_bounds(params, self.settings.max_limit, self.settings.max_skip)
+        skip, limit = query.page_bounds(
+            params, self.settings.max_limit, self.settings.max_skip
+        )
         chosen = ids[skip : skip + limit]
         head = {"has_more": skip + limit < len(ids), **extra}
         return self.splice(head, kind, chosen)
@@ -137,16 +149,57 @@ class Api:
         accept: Callable[[dict], bool],
         order_field: str | None,
         descending: bool,
+        filters: list | None = None,
     ) -> list[str]:
-        """Ids of `kind` passing `accept`, ordered; cached per data version."""
+        """Ids of `kind` passing `accept`, ordered; cached per data version.
+        Date ranges on the order field are cut by bisection of a sorted view
+        shared by all queries, so date windows over big sets stay cheap."""
 
         def compute() -> list[str]:
-            records = [r for r in self.store.records.get(kind, {}).values() if accept(r)]
+            if order_field in DATE_FIELDS and filters is not None:
+                return self._by_date(kind, order_field, descending, filters)
+            records = [
+                r for r in self.store.records.get(kind, {}).values() if accept(r)
+            ]
             if order_field:
                 records.sort(key=query.order_key(order_field), reverse=descending)
             return [record["id"] for record in records]
 
         return self.store.result((kind, self.store.version) + key, compute)
+
+    def _by_date(
+        self, kind: str, name: str, descending: bool, filters: list
+    ) -> list[str]:
+        ids, moments, missing = self._sorted_view(kind, name)
+        ranges = [f for f in filters if isinstance(f, DateFilter) and f.field == name]
+        others = [f for f in filters if f not in ranges]
+        low, high = (missing if ranges else 0), len(ids)
+        for condition in ranges:
+            low, high = _narrow(condition, moments, low, high)
+        chosen = ids[low:high]
+        if others:
+            records = self.store.records[kind]
+            chosen = [
+                rid for rid in chosen if all(f.accepts(records[rid]) for f in others)
+            ]
+        return chosen[::-1] if descending else chosen
+
+    def _sorted_view(self, kind: str, name: str) -> tuple[list, list, int]:
+        """(ids, moments, how many lack the field) ascending by (moment, id)."""
+
+        def compute() -> tuple[list, list, int]:
+            key = query.order_key(name)
+            rows = sorted(
+                key(r) + (r["id"],) for r in self.store.records.get(kind, {}).values()
+            )
+            missing = sum(
+                1
+                for r in self.store.records.get(kind, {}).values()
+                if record_moment(r.get(name)) is None
+            )
+            return [row[-1] for row in rows], [row[0] for row in rows], missing
+
+        return self.store.result(("sorted", kind, name, self.store.version), compute)
 
     # endpoints
 
@@ -156,7 +209,9 @@ class Api:
     def single(self, kind: str) -> Callable:
         def handler(params: dict, body: bytes, rid: str) -> Response:
             if rid not in self.store.records.get(kind, {}):
-                return json_response(404, {"error": "Empty query: object matching query does not exist."})
+                return json_response(
+                    404, {"error": "Empty query: object matching query does not exist."}
+                )
             return Response(200, self.store.text(kind, rid))
 
         return handler
@@ -182,6 +237,7 @@ class Api:
             _all_of(parsed.filters),
             sort,
             descending,
+            parsed.filters,
         )
         return self.page(ids, "lead", params, total_results=len(ids))
 
@@ -191,13 +247,33 @@ class Api:
         return self.page(ids, "contact", params)
 
     def opportunities(self, params: dict, body: bytes) -> Response:
-        filters = query.date_filters(params, ("date_created", "date_updated", "date_won"))
+        filters = query.date_filters(
+            params, ("date_created", "date_updated", "date_won")
+        )
         filters += _equals(params, ("lead_id", "user_id", "status_id", "status_type"))
-        allowed = {"date_won", "date_updated", "date_created", "confidence", "user_name", "value"}
+        allowed = {
+            "date_won",
+            "date_updated",
+            "date_created",
+            "confidence",
+            "user_name",
+            "value",
+        }
         allowed |= {"annualized_value", "annualized_expected_value"}
-        order, descending = query.parse_order(params.get("_order_by"), allowed, "date_created")
-        ids = self.matching("opportunity", (tuple(filters), order, descending), _all_of(filters), order, descending)
-        return self.page(ids, "opportunity", params, total_results=len(ids), **self._opp_totals(ids))
+        order, descending = query.parse_order(
+            params.get("_order_by"), allowed, "date_created"
+        )
+        ids = self.matching(
+            "opportunity",
+            (tuple(filters), order, descending),
+            _all_of(filters),
+            order,
+            descending,
+            filters,
+        )
+        return self.page(
+            ids, "opportunity", params, total_results=len(ids), **self._opp_totals(ids)
+        )
 
     def _opp_totals(self, ids: list[str]) -> dict:
         records = self.store.records["opportunity"]
@@ -218,10 +294,21 @@ class Api:
         filters += _one_of(params, "id__in", "id")
         if types is not None:
             filters.append(_InSet("_type", types))
-        default = "-date_created" if self.settings.activity_order == "desc" else "date_created"
+        default = (
+            "-date_created"
+            if self.settings.activity_order == "desc"
+            else "date_created"
+        )
         allowed = {"date_created", "activity_at"}
         order, descending = query.parse_order(params.get("_order_by"), allowed, default)
-        ids = self.matching("activity", (tuple(filters), order, descending), _all_of(filters), order, descending)
+        ids = self.matching(
+            "activity",
+            (tuple(filters), order, descending),
+            _all_of(filters),
+            order,
+            descending,
+            filters,
+        )
         return self.page(ids, "activity", params)
 
     def _activity_types(self, params: dict, sub: str | None) -> frozenset | None:
@@ -230,20 +317,35 @@ class Api:
         if params.get("_type"):
             return frozenset([TYPE_ALIASES.get(params["_type"], params["_type"])])
         if params.get("_type__in"):
-            return frozenset(TYPE_ALIASES.get(t, t) for t in params["_type__in"].split(","))
+            return frozenset(
+                TYPE_ALIASES.get(t, t) for t in params["_type__in"].split(",")
+            )
         return None
 
     def tasks(self, params: dict, body: bytes) -> Response:
-        filters = query.date_filters(params, ("date_created", "date_updated", "date", "due_date"))
+        filters = query.date_filters(
+            params, ("date_created", "date_updated", "date", "due_date")
+        )
         filters += _equals(params, ("lead_id", "assigned_to", "view"))
         if params.get("is_complete") in ("true", "false", "True", "False", "1", "0"):
-            filters.append(_Equals("is_complete", params["is_complete"] in ("true", "True", "1")))
+            filters.append(
+                _Equals("is_complete", params["is_complete"] in ("true", "True", "1"))
+            )
         types = _task_types(params)
         if types is not None:
             filters.append(_InSet("_type", types))
         # NB: Close orders tasks by date or date_created only (tasks.md).
-        order, descending = query.parse_order(params.get("_order_by"), {"date", "date_created"}, "date_created")
-        ids = self.matching("task", (tuple(filters), order, descending), _all_of(filters), order, descending)
+        order, descending = query.parse_order(
+            params.get("_order_by"), {"date", "date_created"}, "date_created"
+        )
+        ids = self.matching(
+            "task",
+            (tuple(filters), order, descending),
+            _all_of(filters),
+            order,
+            descending,
+            filters,
+        )
         return self.page(ids, "task", params)
 
     def users(self, params: dict, body: bytes) -> Response:
@@ -267,18 +369,36 @@ class Api:
 
         # NB: Close docs: with _cursor, resend every filter except date_updated*,
         # which the cursor carries.
-        date_params = cursor.get("dates") if cursor else {k: v for k, v in params.items() if k.startswith("date_updated__")}
+        date_params = (
+            cursor.get("dates")
+            if cursor
+            else {k: v for k, v in params.items() if k.startswith("date_updated__")}
+        )
         filters = query.date_filters(date_params, ("date_updated",))
-        filters += _equals(params, ("object_type", "object_id", "action", "lead_id", "user_id", "request_id"))
+        filters += _equals(
+            params,
+            ("object_type", "object_id", "action", "lead_id", "user_id", "request_id"),
+        )
         filters += self._retention()
-        ids = self.matching("event", (tuple(filters),), _all_of(filters), "date_updated", True)
+        ids = self.matching(
+            "event", (tuple(filters),), _all_of(filters), "date_updated", True, filters
+        )
 
         start = _position_after(ids, cursor.get("after")) if cursor else 0
         chosen = ids[start : start + limit]
         more = start + limit < len(ids)
         head = {
-            "cursor_next": _encode_cursor({"after": chosen[-1], "dates": date_params}) if more and chosen else None,
-            "cursor_previous": _encode_cursor({"after": ids[start - limit - 1] if start - limit > 0 else None, "dates": date_params}) if start else None,
+            "cursor_next": _encode_cursor({"after": chosen[-1], "dates": date_params})
+            if more and chosen
+            else None,
+            "cursor_previous": _encode_cursor(
+                {
+                    "after": ids[start - limit - 1] if start - limit > 0 else None,
+                    "dates": date_params,
+                }
+            )
+            if start
+            else None,
         }
         return self.splice(head, "event", chosen)
 
@@ -305,11 +425,21 @@ class Api:
         limit = int(request.get("_limit", 100))
         if limit > SEARCH_MAX_LIMIT:
             raise error(query.MAX_LIMIT_MESSAGE.format(SEARCH_MAX_LIMIT))
-        ids = self.matching(kind, ("search", tuple(filters), order, descending), _all_of(filters), order, descending)
+        ids = self.matching(
+            kind,
+            ("search", tuple(filters), order, descending),
+            _all_of(filters),
+            order,
+            descending,
+            filters,
+        )
         cap = min(int(request.get("results_limit") or SEARCH_WALK_CAP), SEARCH_WALK_CAP)
         start = (_decode_cursor(request.get("cursor")) or {}).get("skip", 0)
         end = min(start + limit, cap, len(ids))
-        rows = [self._search_row(kind, rid, request.get("_fields")) for rid in ids[start:end]]
+        rows = [
+            self._search_row(kind, rid, request.get("_fields"))
+            for rid in ids[start:end]
+        ]
         cursor = _encode_cursor({"skip": end}) if end < min(cap, len(ids)) else None
         return json_response(200, {"data": rows, "cursor": cursor})
 
@@ -320,6 +450,23 @@ class Api:
             return {"__object_type": kind, "id": rid}
         record = json.loads(self.store.text(kind, rid))
         return {name: record.get(name) for name in wanted}
+
+
+def _narrow(
+    condition: DateFilter, moments: list, low: int, high: int
+) -> tuple[int, int]:
+    """Apply one date condition to a sorted slice [low, high) by bisection.
+    A minute-precision condition compares whole minutes on both sides."""
+    value, op = condition.value, condition.op
+    if condition.minute and op in ("gt", "lte"):
+        value, op = value + timedelta(minutes=1), "gte" if op == "gt" else "lt"
+    if op == "gt":
+        return max(low, bisect.bisect_right(moments, value)), high
+    if op == "gte":
+        return max(low, bisect.bisect_left(moments, value)), high
+    if op == "lt":
+        return low, min(high, bisect.bisect_left(moments, value))
+    return low, min(high, bisect.bisect_right(moments, value))
 
 
 class _Equals:
@@ -333,7 +480,10 @@ class _Equals:
         return hash(("eq", self.name, str(self.value)))
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Equals) and (self.name, self.value) == (other.name, other.value)
+        return isinstance(other, _Equals) and (self.name, self.value) == (
+            other.name,
+            other.value,
+        )
 
 
 class _InSet(_Equals):
@@ -413,10 +563,18 @@ def _search_conditions(node: object) -> tuple[str | None, list]:
 def _moment_range(item: dict) -> list[DateFilter]:
     name = (item.get("field") or {}).get("field_name")
     condition = item.get("condition") or {}
-    if name not in ("date_updated", "date_created") or condition.get("type") != "moment_range":
+    if (
+        name not in ("date_updated", "date_created")
+        or condition.get("type") != "moment_range"
+    ):
         raise error(f"Unsupported condition in emulator search: {item!r}")
     filters = []
-    for key, op in (("on_or_after", "gte"), ("before", "lt"), ("after", "gt"), ("on_or_before", "lte")):
+    for key, op in (
+        ("on_or_after", "gte"),
+        ("before", "lt"),
+        ("after", "gt"),
+        ("on_or_before", "lte"),
+    ):
         bound = condition.get(key)
         if bound:
             filters.append(DateFilter(name, op, parse_value(str(bound.get("value")))))

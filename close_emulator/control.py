@@ -38,7 +38,9 @@ def _route(emu, method: str, parts: list[str], payload: dict) -> Response:
     if (method, head) == ("POST", "clear-faults"):
         emu.clear_faults()
         return json_response(200, {"ok": True})
-    return json_response(404, {"error": f"no control route {method} /_emulator/{'/'.join(parts)}"})
+    return json_response(
+        404, {"error": f"no control route {method} /_emulator/{'/'.join(parts)}"}
+    )
 
 
 def _clock(emu, method: str, payload: dict) -> Response:
@@ -47,7 +49,9 @@ def _clock(emu, method: str, payload: dict) -> Response:
     elif method == "POST" and "advance" in payload:
         emu.advance(float(payload["advance"]))
     elif method == "POST":
-        raise ValueError('POST /_emulator/clock takes {"now": ...} or {"advance": seconds}')
+        raise ValueError(
+            'POST /_emulator/clock takes {"now": ...} or {"advance": seconds}'
+        )
     return json_response(200, {"now": emu.now.isoformat()})
 
 
@@ -61,4 +65,6 @@ def _objects(emu, method: str, parts: list[str], payload: dict) -> Response:
     if method == "DELETE" and len(parts) == 2:
         emu.delete(parts[0], parts[1])
         return json_response(200, {"ok": True})
-    return json_response(404, {"error": "objects routes: GET/POST <kind>, POST/DELETE <kind>/<id>"})
+    return json_response(
+        404, {"error": "objects routes: GET/POST <kind>, POST/DELETE <kind>/<id>"}
+    )

@@ -14,7 +14,7 @@ from close_emulator.generator import (
     _full_name,
     resolve_size,
 )
-from close_emulator.timefmt import format_date, format_naive, format_ts, to_utc
+from close_emulator.timefmt import format_date, format_naive, format_ts, record_moment
 
 KINDS = [
     "user",
@@ -68,14 +68,16 @@ def generate(seed: int, size: str | dict, now: datetime) -> dict[str, list[dict]
 def tie_size(count: int) -> int:
     """How many records share one timestamp: more than a 100-record page
     when the set is big enough, a handful otherwise."""
-    if count >= 400:
-        return 130
-    return max(count // 4, 0)
+    if count >= 250:
+        return min(130, count // 2)
+    return count // 4
 
 
 def build_leads(gen: Generator, n: int) -> tuple[list, list, list]:
     start = gen.now - timedelta(days=SPAN_DAYS)
-    created = sorted(gen.moment_between(start, gen.now - timedelta(hours=1)) for _ in range(n))
+    created = sorted(
+        gen.moment_between(start, gen.now - timedelta(hours=1)) for _ in range(n)
+    )
     tie = tie_size(n)
     tie_moment = gen.now - timedelta(days=7, hours=3, microseconds=-250000)
     leads, contacts, opps = [], [], []
@@ -89,12 +91,16 @@ def build_leads(gen: Generator, n: int) -> tuple[list, list, list]:
             updated = gen.now + timedelta(hours=2 + 70 * (n - 1 - index))
         lead["date_updated"] = format_ts(updated)
         lead_contacts = [
-            make_contact(gen, lead, moment) for _ in range(gen.rng.choice([0, 1, 1, 2, 3]))
+            make_contact(gen, lead, moment)
+            for _ in range(gen.rng.choice([0, 1, 1, 2, 3]))
         ]
         contact_ids = [contact["id"] for contact in lead_contacts]
         gen.custom_values("lead", lead, contact_ids)
         contacts.extend(lead_contacts)
-        opps.extend(make_opp(gen, lead, lead_contacts, moment) for _ in range(gen.rng.choice([0, 0, 1, 2])))
+        opps.extend(
+            make_opp(gen, lead, lead_contacts, moment)
+            for _ in range(gen.rng.choice([0, 0, 1, 2]))
+        )
         leads.append(lead)
     return leads, contacts, opps
 
@@ -130,13 +136,19 @@ def make_lead(gen: Generator, index: int, moment: datetime) -> dict:
         ]
     if index % 5 == 0:
         lead["integration_links"] = [
-            {"name": "Search on Example", "url": f"https://example.com/q?lead={lead_id}"}
+            {
+                "name": "Search on Example",
+                "url": f"https://example.com/q?lead={lead_id}",
+            }
         ]
     return gen.by(lead, gen.user(), moment)
 
 
 def make_contact(gen: Generator, lead: dict, moment: datetime) -> dict:
-    first, last = gen.rng.choice(["Ada", "Bo", "Cy", "Di"]), gen.rng.choice(["Roe", "Poe"])
+    first, last = (
+        gen.rng.choice(["Ada", "Bo", "Cy", "Di"]),
+        gen.rng.choice(["Roe", "Poe"]),
+    )
     n = gen.rng.randint(0, 2)
     contact = {
         "id": gen.new_id("cont"),
@@ -145,7 +157,11 @@ def make_contact(gen: Generator, lead: dict, moment: datetime) -> dict:
         "display_name": f"{first} {last}" if n else "",
         "title": gen.rng.choice(["", None, "CEO", "Head of Ops"]),
         "emails": [
-            {"type": "office", "email": f"{first.lower()}{i}@example.com", "is_unsubscribed": i == 1}
+            {
+                "type": "office",
+                "email": f"{first.lower()}{i}@example.com",
+                "is_unsubscribed": i == 1,
+            }
             for i in range(n)
         ],
         "phones": [
@@ -167,7 +183,9 @@ def make_contact(gen: Generator, lead: dict, moment: datetime) -> dict:
     return contact
 
 
-def make_opp(gen: Generator, lead: dict, contacts: list[dict], moment: datetime) -> dict:
+def make_opp(
+    gen: Generator, lead: dict, contacts: list[dict], moment: datetime
+) -> dict:
     status = gen.rng.choice(gen.opp_statuses)
     pipe = next(p for p in gen.pipelines if p["id"] == status["pipeline_id"])
     user = gen.user()
@@ -217,12 +235,12 @@ def build_tasks(gen: Generator, leads: list[dict], n: int) -> list[dict]:
     for index in range(n):
         lead = leads[gen.rng.randrange(len(leads))]
         kind = TASK_TYPES[index % len(TASK_TYPES)] if index % 2 else "lead"
-        moment = gen.moment_between(to_utc(lead["date_created"]), gen.now)
+        moment = gen.moment_between(record_moment(lead["date_created"]), gen.now)
         task = make_task(gen, lead, kind, moment)
         if index < tie:
             task["date_updated"] = format_ts(max(tie_moment, moment))
         tasks.append(task)
-    tasks.sort(key=lambda task: task["date_created"])
+    tasks.sort(key=lambda task: record_moment(task["date_created"]))
     return tasks
 
 
@@ -240,7 +258,9 @@ def make_task(gen: Generator, lead: dict, kind: str, moment: datetime) -> dict:
         "assigned_to": user["id"],
         "assigned_to_name": _full_name(user),
         "text": gen.rng.choice(["Call back", "", "Send the quote ✉"]),
-        "date": None if dateless else gen.rng.choice([format_date(due), format_ts(due)]),
+        "date": None
+        if dateless
+        else gen.rng.choice([format_date(due), format_ts(due)]),
         "due_date": None if dateless else format_date(due),
         "is_complete": gen.rng.random() < 0.3,
         "is_dateless": dateless,
@@ -272,13 +292,14 @@ def build_activities(gen: Generator, leads: list[dict], n: int) -> list[dict]:
     for index in range(n):
         lead = leads[gen.rng.randrange(len(leads))]
         kind = ACTIVITY_TYPES[index % len(ACTIVITY_TYPES)]
-        moment = gen.moment_between(to_utc(lead["date_created"]), gen.now)
+        lead_created = record_moment(lead["date_created"])
+        moment = gen.moment_between(lead_created, gen.now)
         if index < tie:
-            moment = max(tie_moment, to_utc(lead["date_created"]))
+            moment = max(tie_moment, lead_created)
         elif index in (n - 1, n - 2):
             moment = gen.now + timedelta(minutes=30 + index % 7)
         acts.append(make_activity(gen, lead, kind, moment))
-    acts.sort(key=lambda act: to_utc(act["date_created"]))
+    acts.sort(key=lambda act: record_moment(act["date_created"]))
     return acts
 
 
@@ -309,7 +330,11 @@ def activity_fields(gen: Generator, kind: str, moment: datetime) -> dict:
     rng = gen.rng
     direction = rng.choice(["inbound", "outbound"])
     if kind == "Note":
-        return {"note": rng.choice(["", "Spoke briefly."]), "note_html": "<p></p>", "attachments": []}
+        return {
+            "note": rng.choice(["", "Spoke briefly."]),
+            "note_html": "<p></p>",
+            "attachments": [],
+        }
     if kind == "Call":
         return {
             "direction": direction,
@@ -379,7 +404,10 @@ def activity_fields(gen: Generator, kind: str, moment: datetime) -> dict:
             "attachments": [],
         }
     if kind == "CustomActivity":
-        return {"custom_activity_type_id": "actitype_emulator0001", "status": rng.choice(["draft", "published"])}
+        return {
+            "custom_activity_type_id": "actitype_emulator0001",
+            "status": rng.choice(["draft", "published"]),
+        }
     if kind == "Created":
         return {"source": rng.choice(["Close.io", "API", ""])}
     if kind == "FormSubmission":
@@ -408,7 +436,11 @@ def activity_fields(gen: Generator, kind: str, moment: datetime) -> dict:
         }
     if kind == "LeadMerge":
         return {"source_lead_id": gen.new_id("lead"), "destination_lead_id": None}
-    return {"task_id": gen.new_id("task"), "task_text": "Call back", "task_assigned_to": None}
+    return {
+        "task_id": gen.new_id("task"),
+        "task_text": "Call back",
+        "task_assigned_to": None,
+    }
 
 
 def object_type(kind: str, record: dict) -> str:
@@ -448,24 +480,34 @@ def make_event(
         "changed_fields": changed,
         "data": None if action == "deleted" else dict(record),
         "previous_data": dict(record) if action == "deleted" else (previous or {}),
-        "meta": {"request_method": "POST" if action == "created" else "PUT", "request_path": "/api/v1/"},
+        "meta": {
+            "request_method": "POST" if action == "created" else "PUT",
+            "request_path": "/api/v1/",
+        },
     }
 
 
 def build_events(gen: Generator, data: dict, limit: int | None) -> list[dict]:
     """created/updated events for what changed in the last 30 days (and a
-    little older, which the endpoint must hide), oldest first."""
+    little older, which the endpoint must hide), oldest first; the newest
+    `limit` of them when a limit is given."""
     since = gen.now - timedelta(days=EVENT_KEEP_DAYS + 3)
-    events = []
+    due = []
     for kind in ("lead", "contact", "opportunity", "task", "activity"):
         for record in data.get(kind, []):
-            created, updated = to_utc(record["date_created"]), to_utc(record["date_updated"])
+            created = record_moment(record["date_created"])
+            updated = record_moment(record["date_updated"])
             if since <= created <= gen.now:
-                events.append(make_event(gen, kind, record, "created", created))
+                due.append((created, kind, record, "created"))
             if since <= updated <= gen.now and updated > created:
-                previous = {"date_updated": record["date_created"]}
-                events.append(make_event(gen, kind, record, "updated", updated, previous))
-    events.sort(key=lambda event: to_utc(event["date_updated"]))
+                due.append((updated, kind, record, "updated"))
+    due.sort(key=lambda item: item[0])
     if limit is not None:
-        events = events[len(events) - limit :] if limit else []
+        due = due[len(due) - limit :] if limit else []
+    events = []
+    for moment, kind, record, action in due:
+        previous = (
+            {"date_updated": record["date_created"]} if action == "updated" else None
+        )
+        events.append(make_event(gen, kind, record, action, moment, previous))
     return events

@@ -65,7 +65,9 @@ class Emulator:
         self.limiter = None
         if rate_limit is not None:
             extra = {"monotonic": rate_clock} if rate_clock else {}
-            self.limiter = RateLimiter(int(rate_limit[0]), float(rate_limit[1]), rate_limit_style, **extra)
+            self.limiter = RateLimiter(
+                int(rate_limit[0]), float(rate_limit[1]), rate_limit_style, **extra
+            )
         self.faults = Faults()
         self.stopping = threading.Event()
         self._requests: list[RequestRecord] = []
@@ -87,12 +89,17 @@ class Emulator:
                 self.settings.event_keep_days = None
             return
         data = dataset.generate(seed, size, self._now)
-        self._gen = Generator(seed + 7919, self._now, data["user"][0]["organizations"][0])
+        self._gen = Generator(
+            seed + 7919, self._now, data["user"][0]["organizations"][0]
+        )
         self._gen.users = data["user"]
         self._gen.lead_statuses = data["lead_status"]
         self._gen.opp_statuses = data["opportunity_status"]
         self._gen.pipelines = data["pipeline"]
-        self._gen.fields = {obj: data["custom_field_" + obj] for obj in ("lead", "contact", "opportunity", "activity")}
+        self._gen.fields = {
+            obj: data["custom_field_" + obj]
+            for obj in ("lead", "contact", "opportunity", "activity")
+        }
         self._me = None
         self.store = Store(data)
 
@@ -102,7 +109,11 @@ class Emulator:
         self.stopping.clear()
         self._server = Server((self.host, self.port), self)
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            daemon=True,
+        )
         self._thread.start()
         return self
 
@@ -173,7 +184,9 @@ class Emulator:
             record.update(fields)
             if "date_updated" not in fields and "date_updated" in old:
                 record["date_updated"] = format_ts(self.now)
-            previous = {key: old.get(key) for key in record if record.get(key) != old.get(key)}
+            previous = {
+                key: old.get(key) for key in record if record.get(key) != old.get(key)
+            }
             self.store.put(kind, record)
             if kind in LEAD_CHILDREN:
                 self._touch_lead(record.get("lead_id"))
@@ -186,7 +199,9 @@ class Emulator:
         with self.store.lock:
             if kind == "lead":
                 for child in LEAD_CHILDREN + ("activity",):
-                    for record in [r for r in self.store.all(child) if r.get("lead_id") == rid]:
+                    for record in [
+                        r for r in self.store.all(child) if r.get("lead_id") == rid
+                    ]:
                         self.delete(child, record["id"])
             record = self.store.remove(kind, rid)
             if record is None:
@@ -201,7 +216,9 @@ class Emulator:
         if lead is not None:
             self.store.put("lead", dict(lead, date_updated=format_ts(self.now)))
 
-    def _event(self, kind: str, record: dict, action: str, previous: dict | None = None) -> None:
+    def _event(
+        self, kind: str, record: dict, action: str, previous: dict | None = None
+    ) -> None:
         event = dataset.make_event(self._gen, kind, record, action, self.now, previous)
         self.store.put("event", event)
 
@@ -218,20 +235,29 @@ class Emulator:
             self._gen.now = self.now
             events_before = set(self.store.records.get("event", {}))
             summary = self._mutate_records(start)
-            summary["event"] = [rid for rid in self.store.records["event"] if rid not in events_before]
+            summary["event"] = [
+                rid for rid in self.store.records["event"] if rid not in events_before
+            ]
         return summary
 
     def _mutate_records(self, start: datetime) -> dict:
-        gen, summary = self._gen, {"lead": [], "contact": [], "task": [], "activity": []}
+        gen, summary = (
+            self._gen,
+            {"lead": [], "contact": [], "task": [], "activity": []},
+        )
         leads = sorted(self.store.records.get("lead", {}))
         if not leads:
             return summary
         for rid in gen.rng.sample(leads, max(1, len(leads) // 20)):
             self.set_now(gen.moment_between(start, self._gen.now))
-            self.update("lead", rid, description=f"Updated on {format_ts(self.now)[:10]}")
+            self.update(
+                "lead", rid, description=f"Updated on {format_ts(self.now)[:10]}"
+            )
             summary["lead"].append(rid)
         contacts = sorted(self.store.records.get("contact", {}))
-        for rid in gen.rng.sample(contacts, min(len(contacts), max(1, len(contacts) // 40))):
+        for rid in gen.rng.sample(
+            contacts, min(len(contacts), max(1, len(contacts) // 40))
+        ):
             self.update("contact", rid, title="Promoted")
             summary["contact"].append(rid)
         self.set_now(gen.now)
@@ -239,12 +265,20 @@ class Emulator:
         for index in range(n_acts):
             lead = self.store.get("lead", gen.rng.choice(leads))
             kind = dataset.ACTIVITY_TYPES[index % len(dataset.ACTIVITY_TYPES)]
-            act = dataset.make_activity(gen, lead, kind, gen.moment_between(start, gen.now))
+            act = dataset.make_activity(
+                gen, lead, kind, gen.moment_between(start, gen.now)
+            )
             summary["activity"].append(self.add("activity", act)["id"])
         for index in range(max(1, len(self.store.records.get("task", {})) // 30)):
             lead = self.store.get("lead", gen.rng.choice(leads))
-            kind = dataset.TASK_TYPES[index % len(dataset.TASK_TYPES)] if index % 2 else "lead"
-            task = dataset.make_task(gen, lead, kind, gen.moment_between(start, gen.now))
+            kind = (
+                dataset.TASK_TYPES[index % len(dataset.TASK_TYPES)]
+                if index % 2
+                else "lead"
+            )
+            task = dataset.make_task(
+                gen, lead, kind, gen.moment_between(start, gen.now)
+            )
             summary["task"].append(self.add("task", task)["id"])
         return summary
 
@@ -282,7 +316,9 @@ class Emulator:
         headers: dict | None = None,
         seconds: float = 5.0,
     ) -> Fault:
-        fault = Fault(path_prefix, kind, status, on_request, every, times, body, headers, seconds)
+        fault = Fault(
+            path_prefix, kind, status, on_request, every, times, body, headers, seconds
+        )
         return self.faults.add(fault)
 
     def clear_faults(self) -> None:

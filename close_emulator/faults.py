@@ -39,7 +39,7 @@ class Fault:
         if self.times is not None and self.fired >= self.times:
             return False
         if self.every is not None:
-            start = self.on_request or 1
+            start = self.on_request or self.every
             due = self.seen >= start and (self.seen - start) % self.every == 0
         else:
             due = self.seen >= self.on_request

@@ -1,11 +1,11 @@
 """Deterministic Close data: users, custom fields, leads and their children,
 activities, tasks and events, with the awkward cases placed on purpose."""
 
+import base64
 import random
-import string
 from datetime import datetime, timedelta
 
-from close_emulator.timefmt import format_date, format_naive, format_ts
+from close_emulator.timefmt import format_date, format_ts
 
 SIZES: dict[str, dict[str, int]] = {
     "empty": {"users": 1, "leads": 0, "activities": 0, "tasks": 0},
@@ -67,7 +67,7 @@ FIRST = ["Ada", "Bea", "Cal", "Dee", "Eli", "Fay", "Gus", "Hal", "Ivy", "Jon"]
 LAST = ["Moe", "Roe", "Poe", "Doe", "Koe", "Foe", "Zoe", "Loe", "Noe", "Toe"]
 COMPANY = ["Acme", "Globex", "Initech", "Umbrella", "Hooli", "Vandelay", "Wonka"]
 SUFFIX = ["Inc.", "LLC", "GmbH", "Ltd", "S.A.", "Söhne & Co", "株式会社", ""]
-_ALNUM = string.ascii_letters + string.digits
+_NO_SYMBOLS = bytes.maketrans(b"+/", b"Xk")
 
 
 def resolve_size(size: str | dict) -> dict[str, int]:
@@ -97,7 +97,9 @@ class Generator:
     # ids and moments
 
     def new_id(self, prefix: str) -> str:
-        return prefix + "_" + "".join(self.rng.choice(_ALNUM) for _ in range(43))
+        """`<prefix>_` and 43 letters and digits, like Close's ids."""
+        raw = base64.b64encode(self.rng.getrandbits(256).to_bytes(32, "big"))
+        return prefix + "_" + raw[:43].translate(_NO_SYMBOLS).decode()
 
     def moment_between(self, start: datetime, end: datetime) -> datetime:
         """A random moment in [start, end] at millisecond precision; about one
@@ -168,7 +170,11 @@ class Generator:
     def build_statuses(self, start: datetime) -> None:
         for label in ("Potential", "Bad Fit", "Qualified", "Customer"):
             self.lead_statuses.append(
-                {"id": self.new_id("stat"), "label": label, "organization_id": self.org_id}
+                {
+                    "id": self.new_id("stat"),
+                    "label": label,
+                    "organization_id": self.org_id,
+                }
             )
         for name in ("Sales", "Renewals"):
             pipe = {"id": self.new_id("pipe"), "name": name, "statuses": []}
@@ -230,7 +236,9 @@ class Generator:
         if kind == "date":
             return format_date(self.now - timedelta(days=self.rng.randint(0, 900)))
         if kind == "datetime":
-            return format_ts(self.moment_between(self.now - timedelta(days=90), self.now))
+            return format_ts(
+                self.moment_between(self.now - timedelta(days=90), self.now)
+            )
         if kind == "choices" and field["accepts_multiple_values"]:
             return self.rng.sample(field["choices"], self.rng.randint(0, 3))
         if kind == "choices":

@@ -41,7 +41,8 @@ class RateLimiter:
 
     def headers(self, remaining: int, reset: float, limited: bool) -> dict:
         if self.style == "ratelimit":
-            headers = {"RateLimit": f"limit={self.limit}, remaining={remaining}, reset={_num(reset)}"}
+            value = f"limit={self.limit}, remaining={remaining}, reset={_num(reset)}"
+            headers = {"RateLimit": value}
             if limited:
                 headers["Retry-After"] = str(max(1, math.ceil(reset)))
             return headers

@@ -125,13 +125,20 @@ class Handler(BaseHTTPRequestHandler):
             return
 
         fault = emu.faults.pick(record.path)
-        if fault is not None and fault.kind in ("status", "drop", "empty_has_more", "not_found_deleted"):
+        if fault is not None and fault.kind in (
+            "status",
+            "drop",
+            "empty_has_more",
+            "not_found_deleted",
+        ):
             record.status = self.send_fault(fault)
             return
 
         response, headers = emu.limit(record.path[len(API_PREFIX) :])
         if response is None:
-            response = emu.api.handle(record.method, record.path[len(API_PREFIX) :], record.query, body)
+            response = emu.api.handle(
+                record.method, record.path[len(API_PREFIX) :], record.query, body
+            )
         response.headers.update(headers)
         record.status = response.status
 
@@ -186,7 +193,10 @@ class Handler(BaseHTTPRequestHandler):
             self.log_once()
         payload = response.body.encode()
         lines = [f"HTTP/1.1 {response.status} {REASONS.get(response.status, 'Status')}"]
-        headers = {"Content-Type": "application/json", "Content-Length": str(len(payload))}
+        headers = {
+            "Content-Type": "application/json",
+            "Content-Length": str(len(payload)),
+        }
         headers.update(response.headers)
         if self.close_connection:
             headers["Connection"] = "close"

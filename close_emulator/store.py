@@ -25,7 +25,9 @@ class Store:
         self._index_children()
         if texts is None:
             for kind in self.records:
-                self.texts[kind] = {rid: self.render(kind, rid) for rid in self.records[kind]}
+                self.texts[kind] = {
+                    rid: self.render(kind, rid) for rid in self.records[kind]
+                }
         else:
             self.texts = texts
 
@@ -40,7 +42,7 @@ class Store:
         record = self.records[kind][rid]
         if kind == "lead" and self.embed_children:
             record = self.lead_view(record)
-        return json.dumps(record)
+        return json.dumps(record, check_circular=False)
 
     def lead_view(self, lead: dict) -> dict:
         """A lead as Close serves it: children embedded, only incomplete
@@ -55,7 +57,11 @@ class Store:
 
     def _kids(self, kind: str, lead_id: str) -> list[dict]:
         records = self.records.get(kind, {})
-        return [records[rid] for rid in self.children[kind].get(lead_id, []) if rid in records]
+        return [
+            records[rid]
+            for rid in self.children[kind].get(lead_id, [])
+            if rid in records
+        ]
 
     # reads
 

@@ -10,6 +10,7 @@ _ISO = re.compile(
     r"(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?"
     r"\s*(Z|[+-]\d{2}(?::?\d{2})?)?$"
 )
+_CLOSE_FORM = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{6})?(\+00:00)?$")
 
 
 def to_utc(value: str | datetime) -> datetime:
@@ -23,8 +24,12 @@ def to_utc(value: str | datetime) -> datetime:
 
 def format_ts(moment: datetime) -> str:
     """Close's object form: microseconds and +00:00, the fraction dropped
-    when it is zero (2024-04-02T00:00:00+00:00)."""
-    return to_utc(moment).isoformat()
+    when it is zero (2024-04-02T00:00:00+00:00). The text is remembered with
+    its moment so that filtering never has to parse it again."""
+    moment = to_utc(moment)
+    text = moment.isoformat()
+    _PARSED[text] = moment
+    return text
 
 
 def format_naive(moment: datetime) -> str:
@@ -40,6 +45,9 @@ def format_date(moment: datetime | date) -> str:
 def parse_value(text: str) -> datetime:
     """Read any ISO 8601 date or date-time a client may send; a value
     without an offset is UTC. Raises ValueError otherwise."""
+    if _CLOSE_FORM.match(text):
+        # Close's own forms: the C parser is several times faster.
+        return to_utc(datetime.fromisoformat(text))
     match = _ISO.match(text.strip())
     if not match:
         raise ValueError(f"not an ISO 8601 date-time: {text!r}")
