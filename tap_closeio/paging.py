@@ -5,7 +5,7 @@ narrow themselves when they meet Close's max_skip (activities)."""
 import logging
 import queue
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -20,6 +20,10 @@ SECOND = timedelta(seconds=1)
 # Records re-read at each keyset restart: a record that leaves the current
 # key while we page (a lead updated mid-sync) shifts the others by one.
 KEYSET_OVERLAP = 5
+
+# Times one window query is read again from the start because records were
+# removed ahead of the page being read.
+MAX_RESTARTS = 3
 
 FILTER_FORMAT = "%Y-%m-%dT%H:%M:%S.%f+00:00"
 
@@ -272,23 +276,76 @@ def window_pages(
     pending = [_Query(window.start, window.end)]
     while pending:
         query = pending.pop()
-        seen = _Seen()
-        params = {"date_created__gte": format_filter(query.start)}
-        if query.end is not None:
-            params["date_created__lt"] = format_filter(query.end)
+        narrower = yield from _query_pages(client, path, query, key, limit, label)
+        pending.extend(narrower)
+
+
+def _query_pages(
+    client, path: str, query: _Query, key: str, limit: int, label: str
+) -> Generator[list[dict], None, list[_Query]]:
+    """Page one window query by `_skip`, each page overlapping the last by
+    one record. Returns the narrower queries still to read when max_skip
+    stops it, else []."""
+    params = {"date_created__gte": format_filter(query.start)}
+    if query.end is not None:
+        params["date_created__lt"] = format_filter(query.end)
+    seen, skip, previous, restarts = _Seen(), 0, None, 0
+    while True:
         try:
-            for data in offset_pages(client, path, params, limit, label):
-                for record in data:
-                    seen.observe(record, parse_datetime(record[key]))
-                if query.exclude:
-                    data = [r for r in data if r["id"] not in query.exclude]
-                yield data
+            body = get_page(
+                client, path, {**params, "_skip": skip, "_limit": limit}, label
+            )
         except SkipCapError:
             narrower = _narrow(query, seen, label)
             LOGGER.info(
                 "%s: reached Close's max_skip; narrowing to %s", label, narrower
             )
-            pending.extend(narrower)
+            return narrower
+        data = body.get("data") or []
+        LOGGER.debug("%s: %s records at _skip=%s", label, len(data), skip)
+
+        if previous and data and data[0]["id"] not in previous:
+            if restarts < MAX_RESTARTS:
+                # Records were removed before this position, so the rest moved
+                # up and one may have slipped past unread: read it again.
+                LOGGER.warning(
+                    "%s: the result moved up while paging at _skip=%s; reading "
+                    "the query again from the start",
+                    label,
+                    skip,
+                )
+                seen, skip, previous, restarts = _Seen(), 0, None, restarts + 1
+                continue
+            LOGGER.warning(
+                "%s: the result keeps moving while paging at _skip=%s; going on "
+                "(a record removed meanwhile may hide another from this run)",
+                label,
+                skip,
+            )
+
+        fresh = [r for r in data if r["id"] not in previous] if previous else data
+        for record in fresh:
+            seen.observe(record, parse_datetime(record[key]))
+        if query.exclude:
+            fresh = [r for r in fresh if r["id"] not in query.exclude]
+        if fresh:
+            yield fresh
+
+        if not body.get("has_more"):
+            return []
+        if body.get("stepped_over"):
+            skip, previous = skip + limit, None
+            continue
+        if not data:
+            LOGGER.warning(
+                "%s: Close said has_more with an empty page at _skip=%s; "
+                "ending this query",
+                label,
+                skip,
+            )
+            return []
+        previous = {r["id"] for r in data}
+        skip += limit - 1 if limit > 1 else limit
 
 
 def _narrow(query: _Query, seen: _Seen, label: str) -> list[_Query]:

@@ -53,7 +53,7 @@ def test_skip_cap_narrows_the_window_and_every_activity_arrives(
         "date_created": "2024-04-10T07:00:00.000000Z"
     }
     refused = [r.query["_skip"] for r in result.requests if r.status == 400]
-    assert refused == ["6"]
+    assert refused == ["5"]
 
 
 def test_newest_first_narrowing_sends_the_exact_queries(emulator_factory):
@@ -75,13 +75,16 @@ def test_newest_first_narrowing_sends_the_exact_queries(emulator_factory):
     ]
     window_end = "2024-04-16T00:00:00.000000+00:00"
     narrowed = "2024-04-10T02:00:01.000000+00:00"
+    # Pages overlap by one record (to notice removals): a step of one here.
     assert first_window == [
         (window_end, "0", 200),
+        (window_end, "1", 200),
         (window_end, "2", 200),
+        (window_end, "3", 200),
         (window_end, "4", 200),
-        (window_end, "6", 400),
+        (window_end, "5", 400),
         (narrowed, "0", 200),
-        (narrowed, "2", 200),
+        (narrowed, "1", 200),
     ]
 
 
@@ -255,12 +258,11 @@ def test_deleted_document_twice_steps_over_the_page_with_a_warning(
             page_sizes={"activities": 2},
         )
 
-    # Newest first: the page at _skip=2 held 05:00 and 04:00.
-    assert sorted(result.ids("activities")) == [
-        i for i in ids if i not in ("acti_04", "acti_05")
-    ]
+    # Newest first, pages overlapping by one: the page at _skip=1 held 06:00
+    # (already read) and 05:00.
+    assert sorted(result.ids("activities")) == [i for i in ids if i != "acti_05"]
     assert "WARNING activities: " in logs.text
-    assert "stepping over the page at _skip=2" in logs.text
+    assert "stepping over the page at _skip=1" in logs.text
 
 
 def test_timed_out_window_request_is_repeated_with_its_bounds(emulator_factory):
@@ -335,3 +337,28 @@ def test_deleted_document_twice_while_paging_leads_loses_nothing(
         ("0", 200),
         ("0", 200),
     ]
+
+
+def test_activities_removed_while_paging_do_not_hide_others(emulator_factory):
+    emu = emulator_factory(size="empty", now=NOW)
+    ids = add_activities(emu, [f"2024-04-10T0{hour}:00:00+00:00" for hour in range(9)])
+    config = make_config(emu, "2024-04-01T00:00:00Z", concurrency=1)
+
+    def remove_two_already_read() -> None:
+        emu.delete("activity", "acti_07")
+        emu.delete("activity", "acti_06")
+
+    client = EditingClient(config, remove_two_already_read, after=1)
+    with tap_logs() as logs:
+        result = sync(
+            emu,
+            config=config,
+            client=client,
+            catalog=catalog_of("activities"),
+            page_sizes={"activities": 3},
+        )
+
+    # Newest first: 08, 07 and 06 were read, then two of them went away and
+    # 05 moved up to where the next page began; the query is read again.
+    assert set(result.ids("activities")) == set(ids)
+    assert "the result moved up while paging at _skip=2" in logs.text
