@@ -4,6 +4,7 @@ request log, latency, and the /_emulator/ control routes."""
 import base64
 import json
 import socket
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -38,6 +39,19 @@ class Server(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], emulator: object) -> None:
         super().__init__(address, Handler)
         self.emulator = emulator
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+
+    def close_connections(self) -> None:
+        """End kept-alive connections, so that no client is served by a
+        stopped emulator."""
+        with self.connections_lock:
+            for connection in list(self.connections):
+                try:
+                    connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            self.connections.clear()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -50,6 +64,13 @@ class Handler(BaseHTTPRequestHandler):
         super().setup()
         # NB: one write per response plus no Nagle keeps keep-alive paging fast.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with self.server.connections_lock:
+            self.server.connections.add(self.connection)
+
+    def finish(self) -> None:
+        with self.server.connections_lock:
+            self.server.connections.discard(self.connection)
+        super().finish()
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
         pass

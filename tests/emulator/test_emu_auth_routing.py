@@ -1,5 +1,6 @@
 """Auth, trailing slashes, unknown paths and methods, the request log."""
 
+import pytest
 import requests
 from emu_helpers import client, get
 
@@ -89,3 +90,14 @@ def test_clear_requests_empties_the_log(emulator_factory):
     emu.clear_requests()
 
     assert emu.requests == []
+
+
+def test_stop_ends_kept_alive_connections(emulator_factory):
+    emu = emulator_factory(size="tiny")
+    session = client(emu)
+    assert session.get(emu.base_url + "user/", timeout=5).status_code == 200
+
+    emu.stop()
+
+    with pytest.raises(requests.exceptions.ConnectionError):
+        session.get(emu.base_url + "user/", timeout=5)
