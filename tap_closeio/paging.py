@@ -34,29 +34,54 @@ def format_filter(moment: datetime) -> str:
     return moment.strftime(FILTER_FORMAT)
 
 
+class StepOvers:
+    """Pages of one query stepped over in a row: bounded, so a Close that
+    says "deleted" for every page fails the run instead of looping."""
+
+    limit = 3
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
 def get_page(
-    client, path: str, params: Mapping[str, object], label: str, can_step: bool = True
+    client,
+    path: str,
+    params: Mapping[str, object],
+    label: str,
+    steps: StepOvers | None = None,
 ) -> dict:
     """One page. A 404 "document deleted" in the middle of paging is asked
-    once more (the deletion has usually settled), then stepped over, or
-    raised when the pager cannot step (a cursor has no next page to go to)."""
+    once more (the deletion has usually settled), then stepped over; raised
+    instead when the pager cannot step (`steps` None: a cursor has no next
+    page to go to) or has stepped over too many pages in a row."""
     try:
-        return client.get(path, params)
+        body = client.get(path, params)
     except DeletedDocumentError as exc:
         LOGGER.warning("%s: %s; asking for the page once more", label, exc)
-    try:
-        return client.get(path, params)
-    except DeletedDocumentError as exc:
-        if not can_step:
-            raise
-        LOGGER.warning(
-            "%s: %s again; stepping over the page at _skip=%s (its records "
-            "may be missing from this run)",
-            label,
-            exc,
-            params.get("_skip"),
-        )
-        return {"data": [], "has_more": True, "stepped_over": True}
+        try:
+            body = client.get(path, params)
+        except DeletedDocumentError as again:
+            return _step_over(again, params, label, steps)
+    if steps is not None:
+        steps.count = 0
+    return body
+
+
+def _step_over(
+    exc: DeletedDocumentError, params: Mapping, label: str, steps: StepOvers | None
+) -> dict:
+    if steps is None or steps.count >= steps.limit:
+        raise exc
+    steps.count += 1
+    LOGGER.warning(
+        "%s: %s again; stepping over the page at _skip=%s (its records may be "
+        "missing from this run)",
+        label,
+        exc,
+        params.get("_skip"),
+    )
+    return {"data": [], "has_more": True, "stepped_over": True}
 
 
 def offset_pages(
@@ -69,9 +94,10 @@ def offset_pages(
 ) -> Iterator[list[dict]]:
     """Yield the data of each page of one query, paging by `_skip`. Raises
     SkipCapError (from the client) when Close's max_skip is reached."""
+    steps = StepOvers()
     while True:
         query = {**params, "_skip": skip, "_limit": limit}
-        body = get_page(client, path, query, label)
+        body = get_page(client, path, query, label, steps)
         data = body.get("data") or []
         LOGGER.debug("%s: %s records at _skip=%s", label, len(data), skip)
 
@@ -107,7 +133,7 @@ def cursor_pages(
     """Yield the data of each page of a cursor walk (`/event/`)."""
     query = {**params, "_limit": limit}
     while True:
-        body = get_page(client, path, query, label, can_step=False)
+        body = get_page(client, path, query, label)
         data = body.get("data") or []
         LOGGER.debug("%s: %s records", label, len(data))
 
@@ -158,9 +184,10 @@ def keyset_pages(
     de-duplicated by (id, version_of) within one key."""
     overlap = min(KEYSET_OVERLAP, limit // 2)
     seen: set[tuple] = set()
+    rereads, steps = 0, StepOvers()
     while True:
         params = query_at(lower)
-        body = _keyset_page(client, path, params, skip, limit, label, lower)
+        body = _keyset_page(client, path, params, skip, limit, label, lower, steps)
         data = body.get("data") or []
         LOGGER.debug("%s: %s records at key %s _skip=%s", label, len(data), lower, skip)
 
@@ -176,16 +203,25 @@ def keyset_pages(
             return
 
         if skip and seen and _ident(data[0], version_of) not in seen:
-            # More records left this key than the overlap covers: some may
-            # have moved into the skipped positions. Re-read the key.
-            LOGGER.info("%s: records moved while paging; re-reading %s", label, lower)
-            skip = 0
-            continue
+            if rereads < MAX_RESTARTS:
+                # More records left this key than the overlap covers: some
+                # may have moved into the skipped positions. Re-read the key.
+                LOGGER.info(
+                    "%s: records moved while paging; re-reading %s", label, lower
+                )
+                skip, rereads = 0, rereads + 1
+                continue
+            LOGGER.warning(
+                "%s: records keep moving while paging at %s; going on (a record "
+                "removed meanwhile may hide another from this run)",
+                label,
+                lower,
+            )
 
         fresh = [r for r in data if _ident(r, version_of) not in seen]
         last_key = key_of(data[-1])
         if last_key != lower:
-            lower = last_key
+            lower, rereads = last_key, 0
             same_key = [r for r in data if key_of(r) == lower]
             seen = {_ident(r, version_of) for r in same_key}
             skip = len(same_key)
@@ -201,12 +237,14 @@ def keyset_pages(
             return
 
 
-def _keyset_page(client, path, params, skip, limit, label, lower) -> dict:
+def _keyset_page(client, path, params, skip, limit, label, lower, steps) -> dict:
     try:
-        return get_page(client, path, {**params, "_skip": skip, "_limit": limit}, label)
+        query = {**params, "_skip": skip, "_limit": limit}
+        return get_page(client, path, query, label, steps)
     except SkipCapError as exc:
+        where = lower.isoformat() if lower else "at the start"
         raise SkipCapExhaustedError(
-            f"{label}: more records share the key {lower.isoformat()} than "
+            f"{label}: more records share the key {where} than "
             f"Close's max_skip lets a client page through; no narrower query "
             f"exists ({exc})"
         ) from exc
@@ -290,11 +328,11 @@ def _query_pages(
     if query.end is not None:
         params["date_created__lt"] = format_filter(query.end)
     seen, skip, previous, restarts = _Seen(), 0, None, 0
+    steps = StepOvers()
     while True:
         try:
-            body = get_page(
-                client, path, {**params, "_skip": skip, "_limit": limit}, label
-            )
+            page_params = {**params, "_skip": skip, "_limit": limit}
+            body = get_page(client, path, page_params, label, steps)
         except SkipCapError:
             narrower = _narrow(query, seen, label)
             LOGGER.info(

@@ -362,3 +362,25 @@ def test_activities_removed_while_paging_do_not_hide_others(emulator_factory):
     # 05 moved up to where the next page began; the query is read again.
     assert set(result.ids("activities")) == set(ids)
     assert "the result moved up while paging at _skip=2" in logs.text
+
+
+@pytest.mark.parametrize("stream", ["leads", "activities"])
+def test_every_page_deleted_fails_the_run_instead_of_looping(emulator_factory, stream):
+    emu = emulator_factory(size="empty", now=NOW)
+    add_leads(emu, [f"2024-04-10T00:0{m}:00+00:00" for m in range(6)])
+    add_activities(emu, HOURLY)
+    path = {"leads": "/api/v1/lead/", "activities": "/api/v1/activity/"}[stream]
+    emu.add_fault(path_prefix=path, kind="not_found_deleted", on_request=2, times=None)
+    config = make_config(emu, "2024-04-01T00:00:00Z", concurrency=1)
+
+    result = sync(
+        emu,
+        config=config,
+        catalog=catalog_of(stream),
+        page_sizes={stream: 2},
+        expect_error=True,
+    )
+
+    assert isinstance(result.error, DeletedDocumentError)
+    assert len(result.requests) < 40
+    assert stream not in result.last_state()["bookmarks"]
