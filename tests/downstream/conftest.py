@@ -6,9 +6,30 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from downstream_support import CI_SCRIPTS, INSTALL_HINT, missing, start_emulator
+from downstream_support import (
+    CI_SCRIPTS,
+    INSTALL_HINT,
+    TOOL_EXECUTABLES,
+    missing,
+    start_emulator,
+    tool,
+)
 
 from close_emulator import Emulator
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "tools(*names): the build/tools venvs a test needs"
+    )
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # NB: runs before the test's fixtures, so a missing tool skips the test
+    # before a module-wide fixture spends half a minute on a sync.
+    for mark in item.iter_markers("tools"):
+        for name in mark.args:
+            tool(name, TOOL_EXECUTABLES[name])
 
 
 @pytest.fixture

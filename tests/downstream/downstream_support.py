@@ -70,6 +70,15 @@ def missing(reason: str) -> None:
     pytest.skip(reason)
 
 
+TOOL_EXECUTABLES = {
+    "singer-tools": "singer-check-tap",
+    "jsonschema": "python",
+    "target-jsonl": "target-jsonl",
+    "target-postgres": "target-postgres",
+    "meltano": "meltano",
+}
+
+
 def tool(venv: str, executable: str) -> Path:
     """Path of an executable in one of build/tools' venvs, or skip."""
     path = TOOLS_DIR / venv / "bin" / executable

@@ -72,6 +72,7 @@ def validate(stdin: str) -> tuple[int, dict]:
     return done.returncode, json.loads(done.stdout)
 
 
+@pytest.mark.tools("singer-tools")
 @pytest.mark.timeout(600)
 def test_full_sync_of_demo_data_passes_singer_check_tap(demo_output):
     stdout, _ = demo_output
@@ -81,6 +82,7 @@ def test_full_sync_of_demo_data_passes_singer_check_tap(demo_output):
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+@pytest.mark.tools("singer-tools")
 @pytest.mark.parametrize(
     "bad_output",
     [
@@ -94,6 +96,7 @@ def test_singer_check_tap_refuses_broken_output(bad_output):
     assert check_tap(bad_output).returncode != 0
 
 
+@pytest.mark.tools("jsonschema")
 @pytest.mark.timeout(600)
 def test_every_demo_record_matches_its_schema(demo_output):
     stdout, truth = demo_output
@@ -105,6 +108,7 @@ def test_every_demo_record_matches_its_schema(demo_output):
     assert summary["records"] == {stream: len(ids) for stream, ids in truth.items()}
 
 
+@pytest.mark.tools("jsonschema")
 def test_validator_reports_bad_date_time_and_wrong_type():
     returncode, summary = validate(lines(SCHEMA, NAIVE_DATE_TIME, WRONG_TYPE))
 

@@ -25,6 +25,8 @@ STATE_ID = "dev:tap-closeio-to-target-jsonl"
 # runs; each test gets a system database of its own, so state starts empty.
 SYS_DIR = Path(os.environ.get("MELTANO_SYS_DIR_ROOT", REPO_ROOT / "build" / "meltano"))
 
+pytestmark = pytest.mark.tools("meltano")
+
 
 def meltano_env(emulator, workdir: Path) -> dict[str, str]:
     config = tap_config(emulator)

@@ -15,6 +15,8 @@ from downstream_support import (
     tool,
 )
 
+pytestmark = pytest.mark.tools("target-jsonl")
+
 
 def load_jsonl(directory: Path) -> dict[str, list[dict]]:
     """Every file target-jsonl wrote, stream -> records in file order."""

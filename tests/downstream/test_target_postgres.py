@@ -17,6 +17,8 @@ from downstream_support import (
     tool,
 )
 
+pytestmark = pytest.mark.tools("target-postgres")
+
 
 def target_config(postgres: dict[str, str], schema: str) -> dict:
     return {
