@@ -136,11 +136,12 @@ class Api:
         return self.splice(head, kind, chosen)
 
     def splice(self, head: dict, kind: str, ids: list[str]) -> Response:
-        texts = self.store.texts[kind]
-        prefix = json.dumps(head)[:-1]
-        sep = ", " if head else ""
-        body = prefix + sep + '"data": [' + ", ".join(texts[rid] for rid in ids) + "]}"
-        return Response(200, body)
+        """The body from the head's keys and the records' cached texts."""
+        prefix = json.dumps(head)[:-1] + (", " if head else "")
+        with self.store.lock:
+            texts = self.store.texts[kind]
+            data = ", ".join(texts[rid] for rid in ids if rid in texts)
+        return Response(200, prefix + '"data": [' + data + "]}")
 
     def matching(
         self,
@@ -384,23 +385,42 @@ class Api:
             "event", (tuple(filters),), _all_of(filters), "date_updated", True, filters
         )
 
-        start = _position_after(ids, cursor.get("after")) if cursor else 0
+        start = self._event_start(ids, cursor, tuple(filters))
         chosen = ids[start : start + limit]
-        more = start + limit < len(ids)
-        head = {
-            "cursor_next": _encode_cursor({"after": chosen[-1], "dates": date_params})
-            if more and chosen
-            else None,
-            "cursor_previous": _encode_cursor(
-                {
-                    "after": ids[start - limit - 1] if start - limit > 0 else None,
-                    "dates": date_params,
-                }
-            )
-            if start
-            else None,
-        }
+        head = {"cursor_next": None, "cursor_previous": None}
+        if start + limit < len(ids) and chosen:
+            head["cursor_next"] = self._event_cursor("before", chosen[-1], date_params)
+        if start:
+            first = ids[max(0, start - limit)]
+            head["cursor_previous"] = self._event_cursor("from", first, date_params)
         return self.splice(head, "event", chosen)
+
+    def _event_key(self, rid: str) -> tuple:
+        record = self.store.records["event"][rid]
+        return (query.order_key("date_updated")(record)[0], rid)
+
+    def _event_cursor(self, where: str, rid: str, dates: dict) -> str:
+        """A keyset cursor: the (date_updated, id) of an edge event, so that a
+        walk stays in place while newer events arrive."""
+        moment, _ = self._event_key(rid)
+        return _encode_cursor({where: [moment.isoformat(), rid], "dates": dates})
+
+    def _event_start(self, ids: list[str], cursor: dict | None, key: tuple) -> int:
+        """Where a page starts in `ids` (newest first) for a cursor."""
+        if not cursor:
+            return 0
+        keys = self.store.result(
+            ("event-keys", self.store.version, key),
+            lambda: [self._event_key(r) for r in reversed(ids)],
+        )
+        for where, cut in (
+            ("before", bisect.bisect_left),
+            ("from", bisect.bisect_right),
+        ):
+            if where in cursor:
+                moment, rid = cursor[where]
+                return len(ids) - cut(keys, (parse_value(moment), rid))
+        raise error("Invalid cursor.")
 
     def _retention(self) -> list[DateFilter]:
         keep = self.settings.event_keep_days
@@ -530,15 +550,6 @@ def _decode_cursor(raw: str | None) -> dict | None:
     if not isinstance(payload, dict):
         raise error("Invalid cursor.")
     return payload
-
-
-def _position_after(ids: list[str], after: str | None) -> int:
-    if after is None:
-        return 0
-    try:
-        return ids.index(after) + 1
-    except ValueError:
-        return len(ids)
 
 
 def _search_conditions(node: object) -> tuple[str | None, list]:

@@ -125,52 +125,58 @@ class Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def answer_api(self, record: RequestRecord, raw_query: str, body: bytes) -> None:
+        refusal = self.refusal(record.path, raw_query)
+        if refusal is not None:
+            self.send(refusal)
+            return
+
+        fault = self.emu.faults.pick(record.path)
+        if fault is not None and fault.kind not in ("delay", "truncate"):
+            self.send_fault(fault)
+            return
+
+        relative = record.path[len(API_PREFIX) :]
+        response, headers = self.emu.limit(relative)
+        if response is None:
+            response = self.emu.api.handle(record.method, relative, record.query, body)
+        response.headers.update(headers)
+        if fault is not None:
+            self.send_late(fault, response)
+            return
+        self.send(response)
+
+    def refusal(self, path: str, raw_query: str) -> Response | None:
+        """The answers given before any fault or rate limit: latency, not the
+        API, a missing trailing slash, no valid key."""
         emu = self.emu
         if emu.latency:
             emu.stopping.wait(emu.latency)
-        if not record.path.startswith(API_PREFIX):
-            record.status = 404
-            self.send(json_response(404, {"error": "Not found"}))
-            return
+        if not path.startswith(API_PREFIX):
+            return json_response(404, {"error": "Not found"})
 
         # NB: Close's paths all end in a slash; without it Close redirects.
-        if not record.path.endswith("/"):
-            location = record.path + "/" + ("?" + raw_query if raw_query else "")
-            record.status = emu.redirect_status
-            self.send(Response(emu.redirect_status, "", {"Location": location}))
-            return
+        if not path.endswith("/"):
+            location = path + "/" + ("?" + raw_query if raw_query else "")
+            return Response(emu.redirect_status, "", {"Location": location})
 
         if not self.authorized():
-            record.status = 401
-            self.send(json_response(401, {"error": "Unauthorized"}))
+            return json_response(401, {"error": "Unauthorized"})
+        return None
+
+    def send_late(self, fault: Fault, response: Response) -> None:
+        """A delayed or truncated answer. The request is logged on arrival so
+        that a client's retry during the delay is logged after it."""
+        self.record.status = response.status
+        self.log_once()
+        if fault.kind == "delay":
+            self.emu.stopping.wait(fault.seconds)
+            self.send(response)
             return
 
-        fault = emu.faults.pick(record.path)
-        if fault is not None and fault.kind in (
-            "status",
-            "drop",
-            "empty_has_more",
-            "not_found_deleted",
-        ):
-            record.status = self.send_fault(fault)
-            return
-
-        response, headers = emu.limit(record.path[len(API_PREFIX) :])
-        if response is None:
-            response = emu.api.handle(
-                record.method, record.path[len(API_PREFIX) :], record.query, body
-            )
-        response.headers.update(headers)
-        record.status = response.status
-
-        if fault is not None and fault.kind == "delay":
-            emu.stopping.wait(fault.seconds)
-        if fault is not None and fault.kind == "truncate":
-            half = response.body.encode()[: len(response.body.encode()) // 2]
-            self.send(Response(200, half.decode("utf-8", "ignore"), response.headers))
-            self.close_connection = True
-            return
-        self.send(response)
+        payload = response.body.encode()
+        half = payload[: len(payload) // 2].decode("utf-8", "ignore")
+        self.close_connection = True
+        self.send(Response(200, half, response.headers))
 
     def authorized(self) -> bool:
         """HTTP Basic: the API key as user name, an empty password."""
@@ -184,7 +190,8 @@ class Handler(BaseHTTPRequestHandler):
             return False
         return user == self.emu.api_key and password == ""
 
-    def send_fault(self, fault: Fault) -> int:
+    def send_fault(self, fault: Fault) -> None:
+        """The faults that replace the answer."""
         if fault.kind == "drop":
             self.close_connection = True
             self.log_once()
@@ -192,20 +199,17 @@ class Handler(BaseHTTPRequestHandler):
                 self.connection.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
-            return 0
-        if fault.kind == "empty_has_more":
+        elif fault.kind == "empty_has_more":
             self.send(json_response(200, {"has_more": True, "data": []}))
-            return 200
-        if fault.kind == "not_found_deleted":
+        elif fault.kind == "not_found_deleted":
             message = "The object you requested has been deleted or does not exist."
             self.send(json_response(404, {"error": message}))
-            return 404
-        body = fault.body
-        if body is None:
-            body = {"error": REASONS.get(fault.status, "Error")}
-        text = body if isinstance(body, str) else json.dumps(body)
-        self.send(Response(fault.status, text, dict(fault.headers or {})))
-        return fault.status
+        else:
+            body = fault.body
+            if body is None:
+                body = {"error": REASONS.get(fault.status, "Error")}
+            text = body if isinstance(body, str) else json.dumps(body)
+            self.send(Response(fault.status, text, dict(fault.headers or {})))
 
     def send(self, response: Response) -> None:
         """Status line, headers and body in one write."""

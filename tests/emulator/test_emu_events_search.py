@@ -181,3 +181,21 @@ def test_search_without_query_is_a_field_error(emulator_factory):
         "errors": [],
         "field-errors": {"query": "This field is required."},
     }
+
+
+def test_event_walk_holds_its_place_while_newer_events_arrive(emulator_factory):
+    emu = events_emulator(emulator_factory, 40)
+    first = get(emu, "event/", _limit=10).json()
+
+    emu.update("event", "ev_039", date_updated=format_naive(emu.now))
+    emu.add("event", event("ev_new", emu.now))
+    second = get(emu, "event/", _cursor=first["cursor_next"], _limit=10).json()
+    back = get(emu, "event/", _cursor=second["cursor_previous"], _limit=10).json()
+
+    assert ids_of(first) == [f"ev_{n:03d}" for n in range(39, 29, -1)]
+    assert ids_of(second) == [f"ev_{n:03d}" for n in range(29, 19, -1)]
+    assert ids_of(back) == [f"ev_{n:03d}" for n in range(39, 29, -1)]
+
+
+def ids_of(body: dict) -> list[str]:
+    return [item["id"] for item in body["data"]]

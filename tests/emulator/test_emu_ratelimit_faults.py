@@ -133,8 +133,13 @@ def test_delay_fault_outlasts_a_client_timeout(emulator_factory):
 
     with pytest.raises(requests.exceptions.ReadTimeout):
         client(emu).get(emu.base_url + "user/", timeout=0.3)
+    retry = get(emu, "user/", _limit=1)
 
-    assert get(emu, "user/").status_code == 200
+    assert retry.status_code == 200
+    assert [(r.query, r.status) for r in emu.requests] == [
+        ({}, 200),
+        ({"_limit": "1"}, 200),
+    ]
 
 
 def test_truncate_fault_sends_half_a_body(emulator_factory):
