@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from close_emulator import query
 from close_emulator.query import BadRequest, DateFilter, error
-from close_emulator.timefmt import parse_value, record_moment, to_utc
+from close_emulator.timefmt import parse_value, record_moment
 
 TYPED_ACTIVITY_PATHS = {
     "note": "Note",
@@ -600,6 +600,3 @@ def _search_sort(sort: object) -> tuple[str, bool]:
     if name not in ("date_updated", "date_created"):
         raise error(f"Unsupported sort field in emulator search: {name}")
     return name, first.get("direction") == "desc"
-
-
-__all__ = ["Api", "Response", "Settings", "json_response", "record_moment", "to_utc"]

@@ -327,120 +327,162 @@ def make_activity(gen: Generator, lead: dict, kind: str, moment: datetime) -> di
 
 def activity_fields(gen: Generator, kind: str, moment: datetime) -> dict:
     """The type-specific part of an activity."""
+    return _ACTIVITY_BUILDERS[kind](gen, moment)
+
+
+def _note(gen: Generator, moment: datetime) -> dict:
+    note = gen.rng.choice(["", "Spoke briefly."])
+    return {"note": note, "note_html": "<p></p>", "attachments": []}
+
+
+def _call(gen: Generator, moment: datetime) -> dict:
+    rng = gen.rng
+    return {
+        "direction": rng.choice(["inbound", "outbound"]),
+        "status": rng.choice(["completed", "no-answer", "busy"]),
+        "duration": rng.choice([0, 37, 600]),
+        "phone": "+15555550101",
+        "local_phone": "+15555550199",
+        "remote_phone": "+15555550101",
+        "recording_url": None,
+        "voicemail_url": None,
+        "disposition": rng.choice([None, "answered", "vm-left"]),
+        "note": "",
+        # NB: a real call's cost came back as the string "2" (samples).
+        "cost": rng.choice([None, "2", 0]),
+        "source": "Close.io",
+    }
+
+
+def _email(gen: Generator, moment: datetime) -> dict:
     rng = gen.rng
     direction = rng.choice(["inbound", "outbound"])
-    if kind == "Note":
-        return {
-            "note": rng.choice(["", "Spoke briefly."]),
-            "note_html": "<p></p>",
-            "attachments": [],
-        }
-    if kind == "Call":
-        return {
-            "direction": direction,
-            "status": rng.choice(["completed", "no-answer", "busy"]),
-            "duration": rng.choice([0, 37, 600]),
-            "phone": "+15555550101",
-            "local_phone": "+15555550199",
-            "remote_phone": "+15555550101",
-            "recording_url": None,
-            "voicemail_url": None,
-            "disposition": rng.choice([None, "answered", "vm-left"]),
-            "note": "",
-            "cost": rng.choice([None, "2", 0]),
-            "source": "Close.io",
-        }
-    if kind in ("Email", "EmailThread"):
-        base = {
-            "subject": rng.choice(["Quote", "", "Ré: 見積もり"]),
-            "direction": direction,
-            "status": rng.choice(["sent", "draft", "inbox", "scheduled"]),
-            "sender": rng.choice([None, "Ada <ada@example.com>"]),
-            "to": ["bo@example.com"],
-            "cc": [],
-            "bcc": [],
-            "body_text": "Hello,\nsee attached.",
-            "body_html": "<p>Hello,</p>",
-            "attachments": [],
-            "opens": [],
-            "template_id": None,
-            "thread_id": None,
-            "date_sent": format_ts(moment) if direction == "outbound" else None,
-        }
-        if kind == "EmailThread":
-            return {
-                "latest_normalized_subject": base["subject"],
-                "n_emails": rng.randint(1, 6),
-                "participants": [],
-                "emails": [],
-            }
-        return base
-    if kind == "SMS":
-        return {
-            "direction": direction,
-            "status": rng.choice(["sent", "inbox", "error"]),
-            "text": rng.choice(["", "On my way 👍"]),
-            "local_phone": "+15555550199",
-            "remote_phone": "+15555550102",
-            "date_sent": format_ts(moment),
-            "attachments": [],
-        }
-    if kind == "Meeting":
-        return {
-            "title": "Demo",
-            "starts_at": format_ts(moment),
-            "ends_at": format_ts(moment + timedelta(minutes=30)),
-            "duration": 1800,
-            "location": None,
-            "attendees": [],
-            "is_recurring": False,
-            "status": "completed",
-        }
-    if kind == "WhatsAppMessage":
-        return {
-            "direction": direction,
-            "external_whatsapp_message_id": f"wamid.{rng.randrange(10**9)}",
-            "message_markdown": "*hi*",
-            "attachments": [],
-        }
-    if kind == "CustomActivity":
-        return {
-            "custom_activity_type_id": "actitype_emulator0001",
-            "status": rng.choice(["draft", "published"]),
-        }
-    if kind == "Created":
-        return {"source": rng.choice(["Close.io", "API", ""])}
-    if kind == "FormSubmission":
-        return {"form_id": "form_emulator0001", "form_name": "Contact us", "fields": []}
-    if kind == "LeadStatusChange":
-        old, new = rng.sample(gen.lead_statuses, 2)
-        return {
-            "old_status_id": old["id"],
-            "old_status_label": old["label"],
-            "new_status_id": new["id"],
-            "new_status_label": new["label"],
-        }
-    if kind == "OpportunityStatusChange":
-        old, new = rng.sample(gen.opp_statuses, 2)
-        return {
-            "opportunity_id": None,
-            "old_status_id": old["id"],
-            "old_status_label": old["label"],
-            "old_status_type": old["type"],
-            "new_status_id": new["id"],
-            "new_status_label": new["label"],
-            "new_status_type": new["type"],
-            "opportunity_value": 50000,
-            "opportunity_value_currency": "USD",
-            "opportunity_value_formatted": "$500",
-        }
-    if kind == "LeadMerge":
-        return {"source_lead_id": gen.new_id("lead"), "destination_lead_id": None}
     return {
-        "task_id": gen.new_id("task"),
-        "task_text": "Call back",
-        "task_assigned_to": None,
+        "subject": rng.choice(["Quote", "", "Ré: 見積もり"]),
+        "direction": direction,
+        "status": rng.choice(["sent", "draft", "inbox", "scheduled"]),
+        "sender": rng.choice([None, "Ada <ada@example.com>"]),
+        "to": ["bo@example.com"],
+        "cc": [],
+        "bcc": [],
+        "body_text": "Hello,\nsee attached.",
+        "body_html": "<p>Hello,</p>",
+        "attachments": [],
+        "opens": [],
+        "template_id": None,
+        "thread_id": None,
+        "date_sent": format_ts(moment) if direction == "outbound" else None,
     }
+
+
+def _email_thread(gen: Generator, moment: datetime) -> dict:
+    return {
+        "latest_normalized_subject": gen.rng.choice(["Quote", ""]),
+        "n_emails": gen.rng.randint(1, 6),
+        "participants": [],
+        "emails": [],
+    }
+
+
+def _sms(gen: Generator, moment: datetime) -> dict:
+    rng = gen.rng
+    return {
+        "direction": rng.choice(["inbound", "outbound"]),
+        "status": rng.choice(["sent", "inbox", "error"]),
+        "text": rng.choice(["", "On my way 👍"]),
+        "local_phone": "+15555550199",
+        "remote_phone": "+15555550102",
+        "date_sent": format_ts(moment),
+        "attachments": [],
+    }
+
+
+def _meeting(gen: Generator, moment: datetime) -> dict:
+    return {
+        "title": "Demo",
+        "starts_at": format_ts(moment),
+        "ends_at": format_ts(moment + timedelta(minutes=30)),
+        "duration": 1800,
+        "location": None,
+        "attendees": [],
+        "is_recurring": False,
+        "status": "completed",
+    }
+
+
+def _whatsapp(gen: Generator, moment: datetime) -> dict:
+    return {
+        "direction": gen.rng.choice(["inbound", "outbound"]),
+        "external_whatsapp_message_id": f"wamid.{gen.rng.randrange(10**9)}",
+        "message_markdown": "*hi*",
+        "attachments": [],
+    }
+
+
+def _custom(gen: Generator, moment: datetime) -> dict:
+    status = gen.rng.choice(["draft", "published"])
+    return {"custom_activity_type_id": "actitype_emulator0001", "status": status}
+
+
+def _created(gen: Generator, moment: datetime) -> dict:
+    return {"source": gen.rng.choice(["Close.io", "API", ""])}
+
+
+def _form(gen: Generator, moment: datetime) -> dict:
+    return {"form_id": "form_emulator0001", "form_name": "Contact us", "fields": []}
+
+
+def _lead_status(gen: Generator, moment: datetime) -> dict:
+    old, new = gen.rng.sample(gen.lead_statuses, 2)
+    return {
+        "old_status_id": old["id"],
+        "old_status_label": old["label"],
+        "new_status_id": new["id"],
+        "new_status_label": new["label"],
+    }
+
+
+def _opp_status(gen: Generator, moment: datetime) -> dict:
+    old, new = gen.rng.sample(gen.opp_statuses, 2)
+    return {
+        "opportunity_id": None,
+        "old_status_id": old["id"],
+        "old_status_label": old["label"],
+        "old_status_type": old["type"],
+        "new_status_id": new["id"],
+        "new_status_label": new["label"],
+        "new_status_type": new["type"],
+        "opportunity_value": 50000,
+        "opportunity_value_currency": "USD",
+        "opportunity_value_formatted": "$500",
+    }
+
+
+def _merge(gen: Generator, moment: datetime) -> dict:
+    return {"source_lead_id": gen.new_id("lead"), "destination_lead_id": None}
+
+
+def _task_completed(gen: Generator, moment: datetime) -> dict:
+    task_id = gen.new_id("task")
+    return {"task_id": task_id, "task_text": "Call back", "task_assigned_to": None}
+
+
+_ACTIVITY_BUILDERS = {
+    "Note": _note,
+    "Call": _call,
+    "Email": _email,
+    "EmailThread": _email_thread,
+    "SMS": _sms,
+    "Meeting": _meeting,
+    "WhatsAppMessage": _whatsapp,
+    "CustomActivity": _custom,
+    "Created": _created,
+    "FormSubmission": _form,
+    "LeadStatusChange": _lead_status,
+    "OpportunityStatusChange": _opp_status,
+    "LeadMerge": _merge,
+    "TaskCompleted": _task_completed,
+}
 
 
 def object_type(kind: str, record: dict) -> str:

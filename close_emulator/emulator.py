@@ -14,7 +14,7 @@ from close_emulator.ratelimit import RateLimiter
 from close_emulator.requestlog import RequestRecord
 from close_emulator.server import Server
 from close_emulator.store import LEAD_CHILDREN, Store
-from close_emulator.timefmt import format_ts, to_utc
+from close_emulator.timefmt import format_ts, record_moment, to_utc
 
 ID_PREFIXES = {
     "lead": "lead",
@@ -214,8 +214,12 @@ class Emulator:
 
     def _touch_lead(self, lead_id: str | None) -> None:
         lead = self.store.get("lead", lead_id) if lead_id else None
-        if lead is not None:
+        if lead is not None and self._later_than(lead.get("date_updated")):
             self.store.put("lead", dict(lead, date_updated=format_ts(self.now)))
+
+    def _later_than(self, stamp: object) -> bool:
+        moment = record_moment(stamp)
+        return moment is None or self.now > moment
 
     def _event(
         self, kind: str, record: dict, action: str, previous: dict | None = None
@@ -225,8 +229,8 @@ class Emulator:
 
     def mutate(self, seed: int | None = None) -> dict:
         """A deterministic day passes: the clock moves one day; some leads,
-        contacts and tasks change; new activities and tasks arrive. Returns
-        {kind: [ids changed or added]}, events included."""
+        contacts, opportunities and tasks change; new activities and tasks
+        arrive. Returns {kind: [ids changed or added]}, events included."""
         self._mutations += 1
         rng_seed = seed if seed is not None else self.seed * 1_000_003 + self._mutations
         with self.store.lock:
@@ -242,46 +246,65 @@ class Emulator:
         return summary
 
     def _mutate_records(self, start: datetime) -> dict:
-        gen, summary = (
-            self._gen,
-            {"lead": [], "contact": [], "task": [], "activity": []},
-        )
-        leads = sorted(self.store.records.get("lead", {}))
-        if not leads:
+        kinds = ("lead", "contact", "opportunity", "task", "activity")
+        summary: dict[str, list[str]] = {kind: [] for kind in kinds}
+        if not self.store.records.get("lead"):
             return summary
-        for rid in gen.rng.sample(leads, max(1, len(leads) // 20)):
-            self.set_now(gen.moment_between(start, self._gen.now))
-            self.update(
-                "lead", rid, description=f"Updated on {format_ts(self.now)[:10]}"
-            )
-            summary["lead"].append(rid)
-        contacts = sorted(self.store.records.get("contact", {}))
-        for rid in gen.rng.sample(
-            contacts, min(len(contacts), max(1, len(contacts) // 40))
-        ):
-            self.update("contact", rid, title="Promoted")
-            summary["contact"].append(rid)
-        self.set_now(gen.now)
-        n_acts = max(2, len(self.store.records.get("activity", {})) // 60)
-        for index in range(n_acts):
-            lead = self.store.get("lead", gen.rng.choice(leads))
-            kind = dataset.ACTIVITY_TYPES[index % len(dataset.ACTIVITY_TYPES)]
-            act = dataset.make_activity(
-                gen, lead, kind, gen.moment_between(start, gen.now)
-            )
-            summary["activity"].append(self.add("activity", act)["id"])
-        for index in range(max(1, len(self.store.records.get("task", {})) // 30)):
-            lead = self.store.get("lead", gen.rng.choice(leads))
-            kind = (
-                dataset.TASK_TYPES[index % len(dataset.TASK_TYPES)]
-                if index % 2
-                else "lead"
-            )
-            task = dataset.make_task(
-                gen, lead, kind, gen.moment_between(start, gen.now)
-            )
-            summary["task"].append(self.add("task", task)["id"])
+
+        # Changes run in time order across kinds, so no date_updated goes back.
+        for moment, kind, rid in self._plan_changes(start):
+            self.set_now(moment)
+            self.update(kind, rid, **self._change_for(kind))
+            summary[kind].append(rid)
+
+        self.set_now(self._gen.now)
+        summary["activity"] = self._arrivals("activity", 60, start, min_count=2)
+        summary["task"] += self._arrivals("task", 30, start, min_count=1)
         return summary
+
+    def _plan_changes(self, start: datetime) -> list[tuple]:
+        """About one lead in 20, one contact, opportunity or task in 40, each
+        at a moment of the day that is passing."""
+        gen, plan = self._gen, []
+        for kind, one_in in (("lead", 20), ("contact", 40), ("opportunity", 40)):
+            ids = sorted(self.store.records.get(kind, {}))
+            chosen = gen.rng.sample(ids, min(len(ids), max(1, len(ids) // one_in)))
+            plan += [(gen.moment_between(start, gen.now), kind, rid) for rid in chosen]
+        tasks = sorted(self.store.records.get("task", {}))
+        chosen = gen.rng.sample(tasks, min(len(tasks), max(1, len(tasks) // 40)))
+        plan += [(gen.moment_between(start, gen.now), "task", rid) for rid in chosen]
+        return sorted(plan)
+
+    def _change_for(self, kind: str) -> dict:
+        if kind == "lead":
+            return {"description": f"Updated on {format_ts(self.now)[:10]}"}
+        if kind == "contact":
+            return {"title": "Promoted"}
+        if kind == "opportunity":
+            return {"confidence": 75}
+        return {"is_complete": True}
+
+    def _arrivals(
+        self, kind: str, one_in: int, start: datetime, min_count: int
+    ) -> list:
+        """New activities or tasks on random leads, created during the day."""
+        gen = self._gen
+        leads = sorted(self.store.records["lead"])
+        count = max(min_count, len(self.store.records.get(kind, {})) // one_in)
+        added = []
+        for index in range(count):
+            lead = self.store.get("lead", gen.rng.choice(leads))
+            moment = gen.moment_between(start, gen.now)
+            if kind == "activity":
+                activity_type = dataset.ACTIVITY_TYPES[
+                    index % len(dataset.ACTIVITY_TYPES)
+                ]
+                record = dataset.make_activity(gen, lead, activity_type, moment)
+            else:
+                task_type = dataset.TASK_TYPES[index % len(dataset.TASK_TYPES)]
+                record = dataset.make_task(gen, lead, task_type, moment)
+            added.append(self.add(kind, record)["id"])
+        return added
 
     def me(self) -> dict:
         if self._me is not None:

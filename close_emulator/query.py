@@ -3,7 +3,7 @@ lead search `query` language (the parts a tap sends)."""
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from close_emulator.timefmt import parse_value, record_moment, truncate_minute
 
@@ -170,7 +170,3 @@ def _lead_filter(match: re.Match) -> DateFilter:
     except ValueError:
         raise error(f"Invalid date in lead query: {raw!r}") from None
     return DateFilter(name, _OP_NAMES[match.group("op")], value, minute=True)
-
-
-def minute_after(moment: datetime) -> datetime:
-    return truncate_minute(moment) + timedelta(minutes=1)
