@@ -2,10 +2,14 @@
 # Creates one virtualenv per downstream tool under build/tools/<name>.
 #
 # Each tool gets its own because their pins clash with singer-python's
-# (jsonschema 2 against 4). Re-running is cheap: a venv whose stamp matches
-# its pinned requirement is left alone.
+# (jsonschema 2 against 4). Every dependency is pinned by
+# scripts/ci/constraints/<name>.txt (a `pip freeze` of a working venv), so CI
+# installs what was tested. Re-running is cheap: a venv whose stamp matches its
+# requirement and constraints is left alone.
 set -euo pipefail
 source "$(dirname "$0")/_lib.sh"
+
+CONSTRAINTS_DIR="$REPO_ROOT/scripts/ci/constraints"
 
 # name|pip requirement(s)|command that proves it runs
 TOOLS=(
@@ -20,8 +24,11 @@ install_tool() {
     local name="$1" requirements="$2" check="$3"
     local venv="$TOOLS_DIR/$name"
     local stamp="$venv/.installed"
+    local constraints="$CONSTRAINTS_DIR/$name.txt"
+    local want
+    want="$requirements $(sha256sum "$constraints" | cut -d' ' -f1)"
 
-    if [[ -f "$stamp" && "$(cat "$stamp")" == "$requirements" ]]; then
+    if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
         log "$name: up to date"
         return
     fi
@@ -29,10 +36,12 @@ install_tool() {
     log "$name: installing $requirements"
     rm -rf "$venv"
     "$PYTHON" -m venv "$venv"
+    # NB: $requirements is split on purpose: one or more pip requirements.
+    # shellcheck disable=SC2086
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-        $requirements
+        --constraint "$constraints" $requirements
     (PATH="$venv/bin:$PATH" && eval "$check") >/dev/null
-    echo "$requirements" >"$stamp"
+    echo "$want" >"$stamp"
 }
 
 mkdir -p "$TOOLS_DIR"
