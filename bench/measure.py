@@ -46,11 +46,12 @@ def run(
         try:
             child.wait(timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(child.pid, signal.SIGKILL)
-            child.wait()
-            raise RunFailed(
-                _failure(argv, f"timed out after {timeout:.0f}s", stderr_path)
-            ) from None
+            _kill(child)
+            reason = f"timed out after {timeout:.0f}s"
+            raise RunFailed(_failure(argv, reason, stderr_path)) from None
+        except BaseException:
+            _kill(child)  # e.g. Ctrl-C: leave nothing running
+            raise
 
     if child.returncode != 0 or not result_path.exists():
         raise RunFailed(_failure(argv, f"exit {child.returncode}", stderr_path))
@@ -64,6 +65,11 @@ def clean_environment() -> dict[str, str]:
     """This process's environment without TAP_CLOSEIO_* settings, so a
     developer's shell cannot change what a tap under test does."""
     return {k: v for k, v in os.environ.items() if not k.startswith("TAP_CLOSEIO_")}
+
+
+def _kill(child: subprocess.Popen) -> None:
+    os.killpg(child.pid, signal.SIGKILL)
+    child.wait()
 
 
 def _failure(argv: list[str], reason: str, stderr_path: Path) -> str:

@@ -244,7 +244,7 @@ def read_json(path: Path) -> dict:
 def cpu_bound(args: argparse.Namespace, python: Path | None) -> dict:
     """Full sync of every stream: new tap, floor, original; then memory."""
     size = {"users": 20, "leads": args.leads, "activities": args.activities}
-    size["tasks"] = args.leads
+    size.update(tasks=args.leads, events=args.events)
     results = {"size": size}
     capture = WORK / "new-output.jsonl"
     with started(size, "cpu") as setup:
@@ -322,7 +322,7 @@ def print_cpu(results: dict) -> None:
     print(
         f"\nCPU-bound: full sync of every stream, output to /dev/null "
         f"({size['leads']:,} leads, {size['activities']:,} activities, "
-        f"{size['tasks']:,} tasks)"
+        f"{size['tasks']:,} tasks, {size['events']:,} events)"
     )
     print(f"new tap records by stream: {results['new_streams']}")
     header = ("program", "records", "wall s", "records/s", "CPU s/10k")
@@ -461,6 +461,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--leads", type=int, default=20_000)
     parser.add_argument("--activities", type=int, default=200_000)
+    parser.add_argument(
+        "--events", type=int, default=20_000, help="event log size (else ~1.5/record)"
+    )
     parser.add_argument("--latency-leads", type=int, default=2_000)
     parser.add_argument("--latency-activities", type=int, default=20_000)
     parser.add_argument(
