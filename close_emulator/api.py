@@ -287,6 +287,8 @@ class Api:
         return {f"total_value_{name}": value for name, value in totals.items()}
 
     def activities(self, params: dict, body: bytes, sub: str | None = None) -> Response:
+        if sub is not None and sub.startswith("acti_"):
+            return self.single("activity")(params, body, rid=sub)
         if sub is not None and sub not in TYPED_ACTIVITY_PATHS:
             return json_response(404, {"error": NOT_FOUND})
         types = self._activity_types(params, sub)

@@ -225,7 +225,9 @@ class Handler(BaseHTTPRequestHandler):
         headers.update(response.headers)
         if self.close_connection:
             headers["Connection"] = "close"
-        lines += [f"{key}: {value}" for key, value in headers.items()]
+        # NB: Close lower-cases its response header names (changelog
+        # 2020-05-19); clients must match them case-insensitively.
+        lines += [f"{key.lower()}: {value}" for key, value in headers.items()]
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         try:
             self.wfile.write(head + payload)

@@ -250,3 +250,11 @@ def test_contacts_filter_by_lead(emulator_factory):
     ]
 
     assert ids(get(emu, "contact/", lead_id=contact["lead_id"])) == expected
+
+
+def test_single_activity_under_its_typed_path(emulator_factory):
+    emu = activities_emulator(emulator_factory)
+
+    assert get(emu, "activity/call/acti_3/").json()["id"] == "acti_3"
+    assert get(emu, "activity/acti_1/").json()["id"] == "acti_1"
+    assert get(emu, "activity/acti_missing/").status_code == 404
