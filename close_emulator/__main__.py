@@ -67,6 +67,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="serve ../shared/close_samples instead of generated data",
     )
+    parser.add_argument(
+        "--event-keep-days",
+        type=int,
+        default=30,
+        help="days of events /event/ serves; 0 keeps all (default 30)",
+    )
+    parser.add_argument(
+        "--redirect-status",
+        type=int,
+        default=308,
+        help="status for a path without its trailing slash (default 308)",
+    )
     return parser.parse_args(argv)
 
 
@@ -90,6 +102,8 @@ def build(args: argparse.Namespace) -> Emulator:
         samples=args.samples,
         port=args.port,
         host=args.host,
+        event_keep_days=args.event_keep_days or None,
+        redirect_status=args.redirect_status,
     )
 
 

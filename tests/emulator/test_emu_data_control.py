@@ -180,3 +180,17 @@ def test_size_dict_sets_counts():
 
     assert (len(emu.objects("lead")), len(emu.objects("activity"))) == (7, 9)
     assert emu.objects("task") == []
+
+
+def test_leads_embed_exactly_their_children_and_incomplete_tasks():
+    emu = Emulator(size="small")
+    contacts, opps = emu.objects("contact"), emu.objects("opportunity")
+    tasks = emu.objects("task")
+
+    for served in emu.objects("lead"):
+        rid = served["id"]
+        assert served["contacts"] == [c for c in contacts if c["lead_id"] == rid]
+        assert served["opportunities"] == [o for o in opps if o["lead_id"] == rid]
+        assert served["tasks"] == [
+            t for t in tasks if t["lead_id"] == rid and not t["is_complete"]
+        ]
