@@ -14,7 +14,7 @@ from close_emulator.ratelimit import RateLimiter
 from close_emulator.requestlog import RequestRecord
 from close_emulator.server import Server
 from close_emulator.store import LEAD_CHILDREN, Store
-from close_emulator.timefmt import format_ts, record_moment, to_utc
+from close_emulator.timefmt import format_naive, format_ts, record_moment, to_utc
 
 ID_PREFIXES = {
     "lead": "lead",
@@ -53,6 +53,7 @@ class Emulator:
         host: str = "127.0.0.1",
         redirect_status: int = 308,
         event_keep_days: int | None = 30,
+        event_consolidation: float | None = None,
         rate_clock=None,
     ) -> None:
         if activity_order not in ("desc", "asc"):
@@ -73,6 +74,8 @@ class Emulator:
         self._requests: list[RequestRecord] = []
         self._log_lock = threading.Lock()
         self._mutations = 0
+        self.event_consolidation = event_consolidation
+        self._last_event: dict[str, str] = {}
         self.samples = samples
         self._load(seed, size, samples)
         self.api = Api(self)
@@ -224,8 +227,33 @@ class Emulator:
     def _event(
         self, kind: str, record: dict, action: str, previous: dict | None = None
     ) -> None:
+        if action == "updated" and self._consolidate(record, previous or {}):
+            return
         event = dataset.make_event(self._gen, kind, record, action, self.now, previous)
         self.store.put("event", event)
+        self._last_event[record["id"]] = event["id"]
+
+    def _consolidate(self, record: dict, previous: dict) -> bool:
+        """Fold an update into the object's last `updated` event when that
+        event is younger than `event_consolidation` seconds: Close's Event
+        Consolidation (date_updated moves, date_created stays, previous_data
+        keeps the state before all the folded changes)."""
+        if self.event_consolidation is None:
+            return False
+        last = self.store.get("event", self._last_event.get(record["id"], ""))
+        if last is None or last["action"] != "updated":
+            return False
+        age = (self.now - to_utc(last["date_created"])).total_seconds()
+        if not 0 <= age <= self.event_consolidation:
+            return False
+        folded = dict(last, data=dict(record))
+        folded["date_updated"] = format_naive(
+            self.now.replace(microsecond=self.now.microsecond // 1000 * 1000)
+        )
+        folded["previous_data"] = {**previous, **last["previous_data"]}
+        folded["changed_fields"] = sorted(set(last["changed_fields"]) | set(previous))
+        self.store.put("event", folded)
+        return True
 
     def mutate(self, seed: int | None = None) -> dict:
         """A deterministic day passes: the clock moves one day; some leads,

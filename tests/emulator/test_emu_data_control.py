@@ -194,3 +194,31 @@ def test_leads_embed_exactly_their_children_and_incomplete_tasks():
         assert served["tasks"] == [
             t for t in tasks if t["lead_id"] == rid and not t["is_complete"]
         ]
+
+
+def test_event_consolidation_folds_quick_updates(emulator_factory):
+    emu = emulator_factory(
+        size="empty", now="2024-05-01T12:00:00+00:00", event_consolidation=60
+    )
+    emu.add("lead", lead("lead_x", "2024-04-02T00:00:00+00:00"))
+    emu.advance(100)
+    emu.update("lead", "lead_x", name="B")
+    emu.advance(30)
+    emu.update("lead", "lead_x", description="d")
+    emu.advance(61)
+    emu.update("lead", "lead_x", name="C")
+
+    updates = [e for e in emu.objects("event") if e["action"] == "updated"]
+    folded, later = updates
+    assert (folded["date_created"], folded["date_updated"]) == (
+        "2024-05-01T12:01:40",
+        "2024-05-01T12:02:10",
+    )
+    assert folded["changed_fields"] == ["date_updated", "description", "name"]
+    assert folded["previous_data"] == {
+        "name": "lead_x",
+        "date_updated": "2024-04-02T00:00:00+00:00",
+        "description": None,
+    }
+    assert folded["data"]["description"] == "d"
+    assert later["previous_data"]["name"] == "B"
