@@ -2,16 +2,20 @@
 the test process: config files, reading its output line by line, killing it
 at a chosen message, and what Close holds that a sync must deliver."""
 
+import io
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from tap_closeio.client import CloseClient
+from tap_closeio.sync import run_sync
 from tap_closeio.timeutil import parse_datetime
 
 UTC = timezone.utc
@@ -168,3 +172,72 @@ def expected_versions(emu, stream: str, start: datetime) -> set[tuple]:
 
 def versions(records: list[dict]) -> set[tuple]:
     return {(r["id"], parse_datetime(r["date_updated"])) for r in records}
+
+
+class FakeClock:
+    """A clock shared by the tap's client (sleep, monotonic) and the
+    emulator's rate limiter: a wait moves time on at once, for every thread."""
+
+    def __init__(self) -> None:
+        self.now = 10_000.0
+        self.sleeps: list[float] = []
+        self._lock = threading.Lock()
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.sleeps.append(seconds)
+            self.now += seconds
+
+    def monotonic(self) -> float:
+        with self._lock:
+            return self.now
+
+
+@dataclass
+class InProcessRun:
+    """A run of `run_sync` in this process: its messages, final state, and
+    the exception that ended it (None on success)."""
+
+    messages: list[dict]
+    state: dict | None
+    error: BaseException | None
+
+    def records(self, stream: str) -> list[dict]:
+        return [
+            m["record"]
+            for m in self.messages
+            if m["type"] == "RECORD" and m["stream"] == stream
+        ]
+
+    def states(self) -> list[dict]:
+        return [m["value"] for m in self.messages if m["type"] == "STATE"]
+
+
+def sync_in_process(
+    config,
+    state: dict | None = None,
+    *,
+    started: datetime,
+    clock: "FakeClock | None" = None,
+    page_sizes: dict | None = None,
+) -> InProcessRun:
+    """One run of the tap's sync loop with a CloseClient whose waits go to
+    `clock` (none at all without one). Errors end the run and are returned."""
+    clock = clock or FakeClock()
+    out = io.StringIO()
+    final, error = None, None
+    with CloseClient(config, sleep=clock.sleep, monotonic=clock.monotonic) as client:
+        try:
+            final = run_sync(
+                client,
+                config,
+                None,
+                state or {},
+                sync_started_at=started,
+                out=out,
+                page_sizes=page_sizes,
+            )
+        except Exception as exc:
+            error = exc
+    messages = [json.loads(line) for line in out.getvalue().splitlines()]
+    return InProcessRun(messages, final, error)
