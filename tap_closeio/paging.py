@@ -2,11 +2,12 @@
 cursor (`/event/`), keyset restarts (leads, tasks) and date windows that
 narrow themselves when they meet Close's max_skip (activities)."""
 
+import itertools
 import logging
+import math
 import queue
 import threading
 from collections.abc import Callable, Generator, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -305,25 +306,19 @@ class _Query:
     exclude: frozenset = frozenset()
 
 
-def window_pages(
-    client, path: str, window: Window, key: str, limit: int, label: str
-) -> Iterator[list[dict]]:
-    """Yield the records of one date window, page by page, in whatever order
-    Close serves them. When Close's max_skip is reached, narrow the query
-    using what has been seen and carry on."""
-    pending = [_Query(window.start, window.end)]
-    while pending:
-        query = pending.pop()
-        narrower = yield from _query_pages(client, path, query, key, limit, label)
-        pending.extend(narrower)
-
-
 def _query_pages(
-    client, path: str, query: _Query, key: str, limit: int, label: str
+    client,
+    path: str,
+    query: _Query,
+    key: str,
+    limit: int,
+    label: str,
+    split_into: int = 1,
 ) -> Generator[list[dict], None, list[_Query]]:
     """Page one window query by `_skip`, each page overlapping the last by
-    one record. Returns the narrower queries still to read when max_skip
-    stops it, else []."""
+    one record. Returns the queries still to read: narrower ones when
+    max_skip stops it; with `split_into` > 1, up to that many parts of the
+    rest once the first page shows there is more than one page."""
     params = {"date_created__gte": format_filter(query.start)}
     if query.end is not None:
         params["date_created__lt"] = format_filter(query.end)
@@ -371,6 +366,11 @@ def _query_pages(
 
         if not body.get("has_more"):
             return []
+        if skip == 0 and split_into > 1 and not restarts:
+            parts = _split_rest(query, seen, split_into)
+            if parts:
+                LOGGER.debug("%s: reading the rest in %s parts", label, len(parts))
+                return parts
         if body.get("stepped_over"):
             skip, previous = skip + limit, None
             continue
@@ -417,11 +417,57 @@ def _narrow(query: _Query, seen: _Seen, label: str) -> list[_Query]:
     )
 
 
+# Pages one part of a split window is expected to hold: enough parts to keep
+# every worker busy, few enough that sparse parts cost few extra requests.
+PAGES_PER_PART = 3
+
+
+def _split_rest(query: _Query, seen: _Seen, most: int) -> list[_Query]:
+    """The unread rest of `query` after its first page, cut into up to `most`
+    parts of equal length sized by how long a span the first page covered,
+    or [] when the order is unknown or the rest has no upper bound."""
+    if seen.oldest is None or seen.oldest == seen.newest:
+        return []
+    if seen.descending:
+        rest = _Query(query.start, seen.oldest + SECOND, frozenset(seen.ids_at_oldest))
+    elif seen.ascending and query.end is not None:
+        rest = _Query(seen.newest, query.end, frozenset(seen.ids_at_newest))
+    else:
+        return []
+
+    # The span the first page's records cover, not the window's: Close's
+    # data is often far from evenly spread.
+    covered = seen.newest - seen.oldest + SECOND
+    length = rest.end - rest.start
+    wanted = math.ceil(length / max(covered, SECOND) / PAGES_PER_PART)
+    count = max(1, min(most, wanted))
+    cuts = sorted(
+        {floor_to_second(rest.start + length * n / count) for n in range(count)}
+    )
+    cuts = [max(cut, rest.start) for cut in cuts] + [rest.end]
+    return [
+        _Query(low, high, rest.exclude)
+        for low, high in zip(cuts, cuts[1:], strict=False)
+        if high > low
+    ]
+
+
 # --- Several windows in flight ------------------------------------------------
 
 
 class _Stopped(Exception):
     """The consumer has gone: a worker stops paging."""
+
+
+@dataclass(order=True)
+class _Task:
+    """One query of one window. Workers take the lowest rank first, so the
+    oldest unfinished window is worked on first and can complete."""
+
+    rank: tuple
+    window: int = field(compare=False)
+    query: _Query = field(compare=False)
+    may_split: bool = field(compare=False)
 
 
 def fetch_windows(
@@ -433,52 +479,109 @@ def fetch_windows(
     label: str,
     concurrency: int,
 ) -> Iterator[tuple[int, list[dict] | None]]:
-    """Read up to `concurrency` windows at once in worker threads. Yields
-    (window index, page data) in the caller's thread as pages arrive, and
-    (window index, None) once that window is complete. A worker's error is
-    raised here; the other workers then stop. With concurrency 1 the windows
-    are read one after the other, in order."""
-    # Bounded, so workers wait for the writer instead of piling up pages.
-    results: queue.Queue = queue.Queue(maxsize=4 * concurrency)
-    stop = threading.Event()
+    """Read the windows with `concurrency` worker threads. Yields, in the
+    caller's thread, (window index, page data) as pages arrive and (window
+    index, None) once that window is complete. With concurrency above 1 a
+    window with more than a page is split into parts read side by side; a
+    window that meets max_skip goes on with narrower queries. A worker's
+    error is raised here and the other workers stop. With concurrency 1 the
+    windows are read one after the other, in order."""
+    pool = _WindowPool(client, path, key, limit, label, concurrency)
+    outstanding = [1] * len(windows)
+    pool.start([_Query(w.start, w.end) for w in windows])
+    try:
+        remaining = len(windows)
+        while remaining:
+            kind, index, payload = pool.results.get()
+            if kind == "error":
+                raise payload
+            if kind == "page":
+                yield index, payload
+                continue
 
-    def put(item: tuple) -> None:
-        while not stop.is_set():
+            outstanding[index] += payload if kind == "more" else -1
+            if outstanding[index] == 0:
+                remaining -= 1
+                yield index, None
+    finally:
+        pool.stop()
+
+
+class _WindowPool:
+    """Worker threads reading window queries from a priority queue and
+    handing pages to the caller through a bounded queue."""
+
+    def __init__(self, client, path, key, limit, label, concurrency) -> None:
+        self.client, self.path, self.key = client, path, key
+        self.limit, self.label = limit, label
+        self.split_into = PAGES_PER_PART * concurrency if concurrency > 1 else 1
+        self.tasks: queue.PriorityQueue = queue.PriorityQueue()
+        # Bounded, so workers wait for the writer instead of piling up pages.
+        self.results: queue.Queue = queue.Queue(maxsize=4 * concurrency)
+        self.halt = threading.Event()
+        self.sequence = itertools.count()
+        self.threads = [
+            threading.Thread(target=self._work, name=f"{label}-{n}", daemon=True)
+            for n in range(concurrency)
+        ]
+
+    def start(self, queries: list[_Query]) -> None:
+        for index, query in enumerate(queries):
+            self._submit(index, query, may_split=True)
+        for thread in self.threads:
+            thread.start()
+
+    def stop(self) -> None:
+        self.halt.set()
+        for thread in self.threads:
+            thread.join()
+
+    def _submit(self, index: int, query: _Query, may_split: bool) -> None:
+        self.tasks.put(_Task((index, next(self.sequence)), index, query, may_split))
+
+    def _put(self, item: tuple) -> None:
+        while not self.halt.is_set():
             try:
-                results.put(item, timeout=0.1)
+                self.results.put(item, timeout=0.1)
                 return
             except queue.Full:
                 continue
         raise _Stopped
 
-    def work(index: int) -> None:
-        window = windows[index]
-        try:
-            for data in window_pages(client, path, window, key, limit, label):
-                put((index, data))
-                if stop.is_set():
-                    return
-            put((index, None))
-        except _Stopped:
-            return
-        except BaseException as exc:  # handed to the consumer, raised there
+    def _work(self) -> None:
+        while not self.halt.is_set():
             try:
-                put((index, exc))
+                task = self.tasks.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            try:
+                self._run(task)
             except _Stopped:
                 return
+            except BaseException as exc:  # handed to the caller, raised there
+                try:
+                    self._put(("error", task.window, exc))
+                except _Stopped:
+                    return
 
-    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix=label)
-    try:
-        for index in range(len(windows)):
-            pool.submit(work, index)
-        remaining = len(windows)
-        while remaining:
-            index, item = results.get()
-            if isinstance(item, BaseException):
-                raise item
-            if item is None:
-                remaining -= 1
-            yield index, item
-    finally:
-        stop.set()
-        pool.shutdown(wait=True, cancel_futures=True)
+    def _run(self, task: _Task) -> None:
+        split_into = self.split_into if task.may_split else 1
+        label = f"{self.label} {Window(task.query.start, task.query.end)}"
+        pages = _query_pages(
+            self.client, self.path, task.query, self.key, self.limit, label, split_into
+        )
+        while True:
+            try:
+                data = next(pages)
+            except StopIteration as done:
+                rest = done.value
+                break
+            self._put(("page", task.window, data))
+
+        # NB: announce the new parts before queueing them, so the window
+        # cannot look complete while one of them is still unread.
+        if rest:
+            self._put(("more", task.window, len(rest)))
+            for query in rest:
+                self._submit(task.window, query, may_split=False)
+        self._put(("done", task.window, None))

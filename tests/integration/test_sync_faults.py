@@ -261,7 +261,7 @@ def test_deleted_document_twice_steps_over_the_page_with_a_warning(
     # Newest first, pages overlapping by one: the page at _skip=1 held 06:00
     # (already read) and 05:00.
     assert sorted(result.ids("activities")) == [i for i in ids if i != "acti_05"]
-    assert "WARNING activities: " in logs.text
+    assert "WARNING activities [2024-04-01T00:00:00+00:00, " in logs.text
     assert "stepping over the page at _skip=1" in logs.text
 
 
@@ -384,3 +384,30 @@ def test_every_page_deleted_fails_the_run_instead_of_looping(emulator_factory, s
     assert isinstance(result.error, DeletedDocumentError)
     assert len(result.requests) < 40
     assert stream not in result.last_state()["bookmarks"]
+
+
+@pytest.mark.parametrize("order", ["desc", "asc"])
+def test_a_crowded_window_is_read_in_parts_side_by_side_exactly_once(
+    emulator_factory, order
+):
+    emu = emulator_factory(size="empty", now=NOW, activity_order=order)
+    moments = [
+        f"2024-04-{2 + n // 30:02d}T{(n % 30) // 2:02d}:{(n * 7) % 60:02d}:00+00:00"
+        for n in range(300)
+    ]
+    ids = add_activities(emu, moments)
+    config = make_config(emu, "2024-04-01T00:00:00Z", concurrency=4)
+
+    result = sync(
+        emu,
+        config=config,
+        catalog=catalog_of("activities"),
+        page_sizes={"activities": 20},
+    )
+
+    assert sorted(result.ids("activities")) == sorted(ids)
+    uppers = {r.query.get("date_created__lt") for r in result.requests}
+    assert len(uppers) > 4  # the window's own bounds, and its parts'
+    assert result.state["bookmarks"]["activities"] == {
+        "date_created": "2024-04-11T14:" + f"{(299 * 7) % 60:02d}" + ":00.000000Z"
+    }

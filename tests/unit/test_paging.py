@@ -6,7 +6,14 @@ import pytest
 
 from tap_closeio.config import Config
 from tap_closeio.errors import SkipCapExhaustedError
-from tap_closeio.paging import Window, _narrow, _Query, _Seen, format_filter
+from tap_closeio.paging import (
+    Window,
+    _narrow,
+    _Query,
+    _Seen,
+    _split_rest,
+    format_filter,
+)
 from tap_closeio.streams import STREAMS_BY_NAME, ReadContext, activity_windows
 
 UTC = timezone.utc
@@ -100,3 +107,36 @@ def test_windows_start_the_look_back_before_the_bookmark_never_before_start_date
 
 def test_start_date_after_the_sync_start_gives_one_open_window():
     assert activity_windows(context(at(12), None, at(11))) == [Window(at(12), None)]
+
+
+def test_rest_of_a_newest_first_window_is_split_by_the_first_page_span():
+    query = _Query(at(0), at(0) + timedelta(hours=24))
+    seen = seen_of(at(23), at(22), at(21))
+
+    # Three records over two hours: about ten pages in the 21 hours left.
+    assert _split_rest(query, seen, most=12) == [
+        _Query(at(0), at(5, 15), frozenset({"acti_2"})),
+        _Query(at(5, 15), at(10, 30), frozenset({"acti_2"})),
+        _Query(at(10, 30), at(15, 45), frozenset({"acti_2"})),
+        _Query(at(15, 45), at(21, 0, 1), frozenset({"acti_2"})),
+    ]
+
+
+def test_rest_of_an_oldest_first_window_is_split_up_to_the_most_parts():
+    query = _Query(at(0), at(0) + timedelta(hours=24))
+    seen = seen_of(at(0), at(0, 30), at(1))
+
+    parts = _split_rest(query, seen, most=4)
+    assert parts == [
+        _Query(at(1), at(6, 45), frozenset({"acti_2"})),
+        _Query(at(6, 45), at(12, 30), frozenset({"acti_2"})),
+        _Query(at(12, 30), at(18, 15), frozenset({"acti_2"})),
+        _Query(at(18, 15), at(0) + timedelta(hours=24), frozenset({"acti_2"})),
+    ]
+
+
+def test_no_split_without_a_known_order_or_an_upper_bound():
+    window = _Query(at(0), at(10))
+    assert _split_rest(window, seen_of(at(3), at(1), at(7)), most=4) == []
+    assert _split_rest(window, seen_of(at(3), at(3)), most=4) == []
+    assert _split_rest(_Query(at(0), None), seen_of(at(1), at(2)), most=4) == []
