@@ -65,6 +65,9 @@ Reader = Callable[[ReadContext], Iterator[Item]]
 
 @dataclass(frozen=True)
 class Stream:
+    """One stream: its Close endpoint (relative to base_url), key,
+    replication key, the reader that walks it, and its `_limit`."""
+
     name: str
     path: str
     replication_key: str
