@@ -205,3 +205,21 @@ def test_concurrency_one_and_four_emit_the_same_records(emulator_factory):
     assert len(one.ids("activities")) == len(emu.objects("activity"))
     assert sorted(one.ids("activities")) == sorted(four.ids("activities"))
     assert one.state == four.state
+
+
+def test_deselected_fields_leave_the_schema_and_the_records(emulator_factory):
+    emu = emulator_factory(size="tiny")
+    catalog = catalog_of("users")
+    catalog["streams"][ALL_STREAMS.index("users")]["metadata"] += [
+        {"breadcrumb": ["properties", "email"], "metadata": {"selected": False}},
+        {"breadcrumb": ["properties", "image"], "metadata": {"selected": False}},
+    ]
+
+    result = sync(emu, catalog=catalog)
+
+    schema = next(m for m in result.messages if m["type"] == "SCHEMA")["schema"]
+    declared = set(load_schema("users")["properties"])
+    assert set(schema["properties"]) == declared - {"email", "image"}
+    for record in result.records("users"):
+        assert "email" not in record and "image" not in record
+        assert "first_name" in record and "date_updated" in record
