@@ -178,7 +178,9 @@ def make_contact(gen: Generator, lead: dict, moment: datetime) -> dict:
         "timezone": None,
     }
     gen.by(contact, gen.user(), moment)
-    contact["date_updated"] = format_ts(gen.moment_between(moment, gen.now))
+    contact["date_updated"] = format_ts(
+        gen.moment_between(moment, lead_until(gen, lead))
+    )
     gen.custom_values("contact", contact, [])
     return contact
 
@@ -191,7 +193,8 @@ def make_opp(
     user = gen.user()
     contact = gen.rng.choice(contacts) if contacts else None
     value = gen.rng.choice([0, 50000, 123456, 99, None])
-    won = gen.moment_between(moment, gen.now) if status["type"] == "won" else None
+    until = lead_until(gen, lead)
+    won = gen.moment_between(moment, until) if status["type"] == "won" else None
     opp = {
         "id": gen.new_id("oppo"),
         "lead_id": lead["id"],
@@ -221,7 +224,7 @@ def make_opp(
         "attachments": [],
     }
     gen.by(opp, user, moment)
-    opp["date_updated"] = format_ts(gen.moment_between(moment, gen.now))
+    opp["date_updated"] = format_ts(gen.moment_between(moment, lead_until(gen, lead)))
     gen.custom_values("opportunity", opp, [contact["id"]] if contact else [])
     return opp
 
@@ -235,16 +238,33 @@ def build_tasks(gen: Generator, leads: list[dict], n: int) -> list[dict]:
     for index in range(n):
         lead = leads[gen.rng.randrange(len(leads))]
         kind = TASK_TYPES[index % len(TASK_TYPES)] if index % 2 else "lead"
-        moment = gen.moment_between(record_moment(lead["date_created"]), gen.now)
-        task = make_task(gen, lead, kind, moment)
+        until = lead_until(gen, lead)
+        moment = gen.moment_between(record_moment(lead["date_created"]), until)
+        task = make_task(gen, lead, kind, moment, until)
         if index < tie:
+            # Done tasks are not embedded in their lead, so their date_updated
+            # may pass the lead's.
+            task["is_complete"] = True
             task["date_updated"] = format_ts(max(tie_moment, moment))
         tasks.append(task)
     tasks.sort(key=lambda task: record_moment(task["date_created"]))
     return tasks
 
 
-def make_task(gen: Generator, lead: dict, kind: str, moment: datetime) -> dict:
+def lead_until(gen: Generator, lead: dict) -> datetime:
+    """The latest a child of `lead` may have changed: Close moves a lead's
+    date_updated when its contacts, opportunities or tasks change."""
+    return min(record_moment(lead["date_updated"]), gen.now)
+
+
+def make_task(
+    gen: Generator,
+    lead: dict,
+    kind: str,
+    moment: datetime,
+    until: datetime | None = None,
+) -> dict:
+    """A task created at `moment`; an open one last changed by `until`."""
     user = gen.user()
     due = gen.moment_between(moment, gen.now + timedelta(days=20))
     dateless = gen.rng.random() < 0.1
@@ -279,7 +299,8 @@ def make_task(gen: Generator, lead: dict, kind: str, moment: datetime) -> dict:
     if kind == "incoming_sms":
         task.update(sms_id=None, text="Are you there?")
     gen.by(task, user, moment)
-    task["date_updated"] = format_ts(gen.moment_between(moment, gen.now))
+    last = gen.now if task["is_complete"] or until is None else max(until, moment)
+    task["date_updated"] = format_ts(gen.moment_between(moment, last))
     return task
 
 

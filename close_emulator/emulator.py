@@ -172,6 +172,8 @@ class Emulator:
             record.setdefault("date_updated", record["date_created"])
         with self.store.lock:
             self.store.put(kind, record)
+            if kind in LEAD_CHILDREN:
+                self._touch_lead(record.get("lead_id"))
             if kind in EVENT_KINDS:
                 self._event(kind, record, "created")
         return json.loads(self.store.text(kind, record["id"]))

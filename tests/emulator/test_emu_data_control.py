@@ -222,3 +222,14 @@ def test_event_consolidation_folds_quick_updates(emulator_factory):
     }
     assert folded["data"]["description"] == "d"
     assert later["previous_data"]["name"] == "B"
+
+
+def test_a_lead_is_updated_no_earlier_than_its_embedded_children():
+    emu = Emulator(size="small")
+    emu.mutate()
+
+    for served in emu.objects("lead"):
+        lead_moment = to_utc(served["date_updated"])
+        children = served["contacts"] + served["opportunities"] + served["tasks"]
+        for child in children:
+            assert to_utc(child["date_updated"]) <= lead_moment, served["id"]
