@@ -486,7 +486,7 @@ def fetch_windows(
     window that meets max_skip goes on with narrower queries. A worker's
     error is raised here and the other workers stop. With concurrency 1 the
     windows are read one after the other, in order."""
-    pool = _WindowPool(client, path, key, limit, label, concurrency)
+    pool = _WindowPool(client, path, key, limit, label, max(1, concurrency))
     outstanding = [1] * len(windows)
     pool.start([_Query(w.start, w.end) for w in windows])
     try:

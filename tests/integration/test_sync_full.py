@@ -3,6 +3,7 @@ message order, stream order and selection, and a second run after changes."""
 
 from datetime import timedelta
 
+import pytest
 from sync_harness import ALL_STREAMS, KINDS, catalog_of, make_config, sync, tap_logs
 from tap_closeio.schemas import load_schema
 
@@ -160,19 +161,25 @@ def test_deselected_streams_are_never_requested(emulator_factory):
     assert [m["stream"] for m in result.messages if m["type"] == "SCHEMA"] == ["users"]
 
 
-def test_a_stream_refused_with_403_is_skipped_and_the_others_sync(emulator_factory):
+@pytest.mark.parametrize(
+    "stream, path",
+    [("tasks", "task/"), ("activities", "activity/"), ("event_log", "event/")],
+)
+def test_a_stream_refused_with_403_is_skipped_and_the_others_sync(
+    emulator_factory, stream, path
+):
     emu = emulator_factory(size="tiny")
-    emu.add_fault(path_prefix="/api/v1/task/", kind="status", status=403, times=None)
+    emu.add_fault(path_prefix="/api/v1/" + path, kind="status", status=403, times=None)
     with tap_logs() as logs:
         result = sync(emu)
 
-    assert result.ids("tasks") == []
-    assert "tasks" not in result.state["bookmarks"]
-    assert sorted(result.ids("users")) == sorted(o["id"] for o in truth(emu, "users"))
-    assert sorted(result.ids("event_log")) == sorted(
-        o["id"] for o in truth(emu, "event_log")
-    )
-    assert "WARNING tasks: Close refused access" in logs.text
+    assert result.ids(stream) == []
+    assert stream not in result.state["bookmarks"]
+    for other in ALL_STREAMS:
+        if other != stream:
+            expected = sorted(o["id"] for o in truth(emu, other))
+            assert sorted(result.ids(other)) == expected, other
+    assert f"WARNING {stream}: Close refused access" in logs.text
 
 
 def test_second_sync_after_changes_emits_them_and_loses_nothing(emulator_factory):
