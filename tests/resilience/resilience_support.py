@@ -241,3 +241,42 @@ def sync_in_process(
             error = exc
     messages = [json.loads(line) for line in out.getvalue().splitlines()]
     return InProcessRun(messages, final, error)
+
+
+def after_answer(
+    emu,
+    path: str,
+    action: Callable[[list[dict]], None],
+    nth: int = 1,
+    with_more: bool = False,
+) -> list:
+    """Run `action(page data)` once, inside the emulator, right after it has
+    computed its answer to the `nth` GET of `path` (relative to /api/v1/,
+    e.g. "lead/"); with `with_more`, only answers saying has_more count. The
+    page is served as it was; later ones see the change. Returns a list that
+    holds the page's ids once the action ran."""
+    original = emu.api.handle
+    fired: list[list[str]] = []
+    seen = [0]
+
+    def handle(method: str, relpath: str, params: dict, body: bytes):
+        response = original(method, relpath, params, body)
+        if method != "GET" or relpath != path or fired or response.status != 200:
+            return response
+        page = json.loads(response.body)
+        if with_more and not page.get("has_more"):
+            return response
+        seen[0] += 1
+        if seen[0] == nth:
+            fired.append([record["id"] for record in page["data"]])
+            action(page["data"])
+        return response
+
+    emu.api.handle = handle
+    return fired
+
+
+def stamp_now(emu) -> None:
+    """Move the emulator's clock to the wall clock, as Close stamps an edit
+    made while the tap runs (after the tap's own start time)."""
+    emu.set_now(datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1))
