@@ -22,18 +22,28 @@ from tap_closeio.timeutil import parse_datetime
 STATE_ID = "dev:tap-closeio-to-target-jsonl"
 
 # Meltano installs its plugins' venvs here, outside git and reused between
-# runs; each test gets a system database of its own, so state starts empty.
-SYS_DIR = Path(os.environ.get("MELTANO_SYS_DIR_ROOT", REPO_ROOT / "build" / "meltano"))
+# runs. Each test gets a system dir of its own linking to them, so its state
+# starts empty and its run files cannot clash with another Meltano's.
+SHARED_SYS_DIR = REPO_ROOT / "build" / "meltano"
+PLUGIN_DIRS = ("extractors", "loaders")
 
 pytestmark = pytest.mark.tools("meltano")
+
+
+def sys_dir(workdir: Path) -> Path:
+    own = workdir / "meltano"
+    own.mkdir()
+    for name in PLUGIN_DIRS:
+        (SHARED_SYS_DIR / name).mkdir(parents=True, exist_ok=True)
+        (own / name).symlink_to(SHARED_SYS_DIR / name)
+    return own
 
 
 def meltano_env(emulator, workdir: Path) -> dict[str, str]:
     config = tap_config(emulator)
     env = dict(os.environ)
     env.update(
-        MELTANO_SYS_DIR_ROOT=str(SYS_DIR),
-        MELTANO_DATABASE_URI=f"sqlite:///{workdir / 'meltano.db'}",
+        MELTANO_SYS_DIR_ROOT=str(sys_dir(workdir)),
         MELTANO_SEND_ANONYMOUS_USAGE_STATS="false",
         TAP_CLOSEIO_API_KEY=config["api_key"],
         TAP_CLOSEIO_BASE_URL=config["base_url"],
