@@ -200,7 +200,7 @@ class Api:
             )
             return [row[-1] for row in rows], [row[0] for row in rows], missing
 
-        return self.store.result(("sorted", kind, name, self.store.version), compute)
+        return self.store.view(("sorted", kind, name), compute)
 
     # endpoints
 
@@ -209,11 +209,12 @@ class Api:
 
     def single(self, kind: str) -> Callable:
         def handler(params: dict, body: bytes, rid: str) -> Response:
-            if rid not in self.store.records.get(kind, {}):
-                return json_response(
-                    404, {"error": "Empty query: object matching query does not exist."}
-                )
-            return Response(200, self.store.text(kind, rid))
+            with self.store.lock:
+                text = self.store.texts.get(kind, {}).get(rid)
+            if text is None:
+                message = "Empty query: object matching query does not exist."
+                return json_response(404, {"error": message})
+            return Response(200, text)
 
         return handler
 
@@ -277,10 +278,12 @@ class Api:
         )
 
     def _opp_totals(self, ids: list[str]) -> dict:
+        """Close's aggregates over the whole result (not the page)."""
         records = self.store.records["opportunity"]
         totals = {"one_time": 0, "monthly": 0, "annual": 0}
-        for rid in ids:
-            record = records[rid]
+        with self.store.lock:
+            chosen = [records[rid] for rid in ids if rid in records]
+        for record in chosen:
             period = record.get("value_period")
             if period in totals:
                 totals[period] += record.get("value") or 0

@@ -20,6 +20,7 @@ class Store:
         self.children: dict[str, dict[str, list[str]]] = {}
         self.embed_children = texts is None
         self._results: dict[tuple, list[str]] = {}
+        self._views: dict[tuple, object] = {}
         for kind, records in data.items():
             self.records[kind] = {record["id"]: record for record in records}
         self._index_children()
@@ -82,9 +83,18 @@ class Store:
             if cached is None:
                 cached = compute()
                 if len(self._results) > 256:
-                    self._results.clear()
+                    # Drop the oldest query; the sorted views stay (see view).
+                    self._results.pop(next(iter(self._results)))
                 self._results[key] = cached
             return cached
+
+    def view(self, key: tuple, compute: Callable[[], object]) -> object:
+        """A sorted view every query of one kind shares: kept until the data
+        changes, whatever the number of queries."""
+        with self.lock:
+            if key not in self._views:
+                self._views[key] = compute()
+            return self._views[key]
 
     # writes
 
@@ -134,3 +144,4 @@ class Store:
     def _changed(self) -> None:
         self.version += 1
         self._results.clear()
+        self._views.clear()
