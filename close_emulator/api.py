@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from close_emulator import query
 from close_emulator.query import BadRequest, DateFilter, error
+from close_emulator.store import Store
 from close_emulator.timefmt import parse_value, record_moment
 
 TYPED_ACTIVITY_PATHS = {
@@ -95,7 +96,7 @@ class Api:
         self.routes.append((method, re.compile("^" + pattern + "$"), handler))
 
     @property
-    def store(self):
+    def store(self) -> "Store":
         return self.emu.store
 
     @property

@@ -1,11 +1,15 @@
 """The /_emulator/ control routes: the Python API over HTTP, no auth."""
 
 import json
+from typing import TYPE_CHECKING
 
 from close_emulator.api import Response, json_response
 
+if TYPE_CHECKING:
+    from close_emulator.emulator import Emulator
 
-def handle(emu: object, method: str, path: str, body: bytes) -> Response:
+
+def handle(emu: "Emulator", method: str, path: str, body: bytes) -> Response:
     try:
         payload = json.loads(body) if body else {}
     except ValueError:
@@ -17,7 +21,7 @@ def handle(emu: object, method: str, path: str, body: bytes) -> Response:
         return json_response(400, {"error": str(exc)})
 
 
-def _route(emu, method: str, parts: list[str], payload: dict) -> Response:
+def _route(emu: "Emulator", method: str, parts: list[str], payload: dict) -> Response:
     head = parts[0] if parts else ""
     if (method, head) == ("GET", "requests"):
         return json_response(200, [record.to_dict() for record in emu.requests])
@@ -43,7 +47,7 @@ def _route(emu, method: str, parts: list[str], payload: dict) -> Response:
     )
 
 
-def _clock(emu, method: str, payload: dict) -> Response:
+def _clock(emu: "Emulator", method: str, payload: dict) -> Response:
     if method == "POST" and "now" in payload:
         emu.set_now(payload["now"])
     elif method == "POST" and "advance" in payload:
@@ -55,7 +59,7 @@ def _clock(emu, method: str, payload: dict) -> Response:
     return json_response(200, {"now": emu.now.isoformat()})
 
 
-def _objects(emu, method: str, parts: list[str], payload: dict) -> Response:
+def _objects(emu: "Emulator", method: str, parts: list[str], payload: dict) -> Response:
     if method == "GET" and len(parts) == 1:
         return json_response(200, emu.objects(parts[0]))
     if method == "POST" and len(parts) == 1:

@@ -4,6 +4,7 @@ object that tests start, drive and stop."""
 import json
 import random
 import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from close_emulator import dataset, samples
@@ -54,7 +55,7 @@ class Emulator:
         redirect_status: int = 308,
         event_keep_days: int | None = 30,
         event_consolidation: float | None = None,
-        rate_clock=None,
+        rate_clock: Callable[[], float] | None = None,
     ) -> None:
         if activity_order not in ("desc", "asc"):
             raise ValueError("activity_order must be 'desc' or 'asc'")

@@ -2,6 +2,7 @@
 lead search `query` language (the parts a tap sends)."""
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -98,7 +99,7 @@ def date_filters(params: dict, fields: tuple[str, ...]) -> list[DateFilter]:
     return filters
 
 
-def order_key(field_name: str):
+def order_key(field_name: str) -> Callable[[dict], tuple]:
     """Sort key: the field's moment (missing first), then the id."""
     floor = datetime.min.replace(tzinfo=parse_value("2000-01-01").tzinfo)
 

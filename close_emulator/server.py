@@ -6,11 +6,15 @@ import json
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from close_emulator.api import Response, json_response
 from close_emulator.faults import Fault
 from close_emulator.requestlog import RequestRecord
+
+if TYPE_CHECKING:
+    from close_emulator.emulator import Emulator
 
 API_PREFIX = "/api/v1/"
 CONTROL_PREFIX = "/_emulator/"
@@ -88,7 +92,7 @@ class Handler(BaseHTTPRequestHandler):
         self.dispatch()
 
     @property
-    def emu(self):
+    def emu(self) -> "Emulator":
         return self.server.emulator
 
     def dispatch(self) -> None:
