@@ -5,6 +5,7 @@ import json
 import signal
 import sys
 import threading
+from datetime import datetime, timezone
 
 from close_emulator.emulator import DEFAULT_NOW, Emulator
 from close_emulator.generator import SIZES
@@ -31,7 +32,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "'{\"leads\": 50}' (default demo)",
     )
     parser.add_argument(
-        "--now", default=DEFAULT_NOW, help=f"the fixed now (default {DEFAULT_NOW})"
+        "--now",
+        default=DEFAULT_NOW,
+        help=f"the fixed now, or 'wall' for this moment (default {DEFAULT_NOW})",
     )
     parser.add_argument(
         "--api-key", default="test-key", help="the accepted API key (default test-key)"
@@ -91,7 +94,7 @@ def build(args: argparse.Namespace) -> Emulator:
     return Emulator(
         seed=args.seed,
         size=size,
-        now=args.now,
+        now=datetime.now(timezone.utc) if args.now == "wall" else args.now,
         api_key=args.api_key,
         max_limit=args.max_limit,
         max_skip=args.max_skip,
