@@ -258,3 +258,68 @@ def test_single_activity_under_its_typed_path(emulator_factory):
     assert get(emu, "activity/call/acti_3/").json()["id"] == "acti_3"
     assert get(emu, "activity/acti_1/").json()["id"] == "acti_1"
     assert get(emu, "activity/acti_missing/").status_code == 404
+
+
+def test_activity_secondary_filters(emulator_factory):
+    emu = emulator_factory(size="empty")
+    for rid, user, at in [
+        ("acti_a", "user_1", "2024-04-05T00:00:00+00:00"),
+        ("acti_b", "user_2", "2024-04-01T00:00:00+00:00"),
+        ("acti_c", "user_1", "2024-04-03T00:00:00+00:00"),
+    ]:
+        emu.add(
+            "activity",
+            {
+                "id": rid,
+                "_type": "Note",
+                "lead_id": "lead_x",
+                "user_id": user,
+                "activity_at": at,
+                "date_created": "2024-04-10T00:00:00+00:00",
+            },
+        )
+
+    def query(**params):
+        return ids(get(emu, "activity/", **params))
+
+    assert query(user_id="user_1", _order_by="date_created") == ["acti_a", "acti_c"]
+    assert query(id__in="acti_b,acti_c", _order_by="date_created") == [
+        "acti_b",
+        "acti_c",
+    ]
+    assert query(activity_at__gte="2024-04-03", _order_by="-activity_at") == [
+        "acti_a",
+        "acti_c",
+    ]
+    assert query(_order_by="activity_at") == ["acti_b", "acti_c", "acti_a"]
+
+
+def test_task_secondary_filters(emulator_factory):
+    emu = emulator_factory(size="empty")
+    for rid, done, who in [
+        ("task_1", False, "user_1"),
+        ("task_2", True, "user_1"),
+        ("task_3", False, "user_2"),
+    ]:
+        emu.add(
+            "task",
+            {"id": rid, "_type": "lead", "is_complete": done, "assigned_to": who},
+        )
+
+    assert ids(get(emu, "task/", is_complete="false")) == ["task_1", "task_3"]
+    assert ids(get(emu, "task/", is_complete="true")) == ["task_2"]
+    assert ids(get(emu, "task/", assigned_to="user_1")) == ["task_1", "task_2"]
+
+
+def test_opportunity_order_by_value_and_user_filter(emulator_factory):
+    emu = emulator_factory(size="empty")
+    for rid, value, user in [("oppo_1", 300, "u1"), ("oppo_2", 100, "u2")]:
+        emu.add(
+            "opportunity",
+            {"id": rid, "lead_id": "lead_x", "value": value, "user_id": user},
+        )
+
+    assert ids(get(emu, "opportunity/", _order_by="value")) == ["oppo_2", "oppo_1"]
+    assert ids(get(emu, "opportunity/", _order_by="-value")) == ["oppo_1", "oppo_2"]
+    assert ids(get(emu, "opportunity/", user_id="u2")) == ["oppo_2"]
+    assert get(emu, "opportunity/", _order_by="name").status_code == 400
