@@ -140,8 +140,9 @@ class Api:
         """The body from the head's keys and the records' cached texts."""
         prefix = json.dumps(head)[:-1] + (", " if head else "")
         with self.store.lock:
-            texts = self.store.texts[kind]
-            data = ", ".join(texts[rid] for rid in ids if rid in texts)
+            texts, text = self.store.texts.setdefault(kind, {}), self.store.text
+            parts = [texts.get(rid) or text(kind, rid) for rid in ids]
+            data = ", ".join(part for part in parts if part is not None)
         return Response(200, prefix + '"data": [' + data + "]}")
 
     def matching(
@@ -210,8 +211,7 @@ class Api:
 
     def single(self, kind: str) -> Callable:
         def handler(params: dict, body: bytes, rid: str) -> Response:
-            with self.store.lock:
-                text = self.store.texts.get(kind, {}).get(rid)
+            text = self.store.text(kind, rid)
             if text is None:
                 message = "Empty query: object matching query does not exist."
                 return json_response(404, {"error": message})

@@ -157,10 +157,10 @@ class Emulator:
         """Every record of `kind` exactly as the API serves it, in creation
         order (leads with their children embedded)."""
         with self.store.lock:
-            texts = self.store.texts.get(kind)
-            if texts is None:
+            records = self.store.records.get(kind)
+            if records is None:
                 raise KeyError(f"unknown kind {kind!r}")
-            return [json.loads(text) for text in texts.values()]
+            return [json.loads(self.store.text(kind, rid)) for rid in records]
 
     def add(self, kind: str, obj: dict) -> dict:
         """Insert `obj` as given; id, organization_id and the dates are filled

@@ -24,13 +24,12 @@ class Store:
         for kind, records in data.items():
             self.records[kind] = {record["id"]: record for record in records}
         self._index_children()
-        if texts is None:
-            for kind in self.records:
-                self.texts[kind] = {
-                    rid: self.render(kind, rid) for rid in self.records[kind]
-                }
-        else:
-            self.texts = texts
+
+        # Texts are rendered on first read (then kept until the record
+        # changes): a large set starts fast and pays per record once.
+        self.texts = texts if texts is not None else {}
+        for kind in self.records:
+            self.texts.setdefault(kind, {})
 
     def _index_children(self) -> None:
         for kind in LEAD_CHILDREN:
@@ -66,8 +65,13 @@ class Store:
 
     # reads
 
-    def text(self, kind: str, rid: str) -> str:
-        return self.texts[kind][rid]
+    def text(self, kind: str, rid: str) -> str | None:
+        """The record's JSON text, rendered once; None when there is none."""
+        with self.lock:
+            cached = self.texts.get(kind, {}).get(rid)
+            if cached is None and rid in self.records.get(kind, {}):
+                cached = self.texts[kind][rid] = self.render(kind, rid)
+            return cached
 
     def get(self, kind: str, rid: str) -> dict | None:
         return self.records.get(kind, {}).get(rid)
@@ -132,14 +136,14 @@ class Store:
             ids.append(record["id"])
 
     def _rerender(self, kind: str, record: dict) -> None:
-        self.texts.setdefault(kind, {})[record["id"]] = self.render(kind, record["id"])
+        self.texts.setdefault(kind, {}).pop(record["id"], None)
         if kind in LEAD_CHILDREN:
             self._rerender_lead(record.get("lead_id"))
         self._changed()
 
     def _rerender_lead(self, lead_id: str | None) -> None:
-        if self.embed_children and lead_id in self.records.get("lead", {}):
-            self.texts["lead"][lead_id] = self.render("lead", lead_id)
+        if self.embed_children and lead_id is not None:
+            self.texts.get("lead", {}).pop(lead_id, None)
 
     def _changed(self) -> None:
         self.version += 1
