@@ -22,6 +22,7 @@ from run import (
     WORK,
     Setup,
     discover_new_tap,
+    hold_bench_lock,
     write_json,
 )
 
@@ -37,13 +38,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=35)
     parser.add_argument("--py-spy", help="path of a py-spy binary")
     args = parser.parse_args(argv)
-    WORK.mkdir(exist_ok=True)
+    WORK.mkdir(parents=True, exist_ok=True)
 
     size = {"users": 20, "leads": args.leads, "activities": args.activities}
     size.update(tasks=args.leads, events=args.events)
     streams = set(args.stream or ALL_STREAMS)
     now = datetime.now(timezone.utc).replace(microsecond=0)
-    with Emulator(SEED, size, now, API_KEY) as emulator:
+    with hold_bench_lock(), Emulator(SEED, size, now, API_KEY) as emulator:
         setup = Setup(emulator, now, "profile")
         config = write_json(
             "profile-config.json", setup.config(base_url=emulator.base_url)

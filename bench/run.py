@@ -10,10 +10,12 @@ time of the historical activities sync of both taps and the 429s each drew.
 """
 
 import argparse
+import fcntl
 import json
 import logging
 import os
 import platform
+import shutil
 import sys
 import time
 from collections import Counter
@@ -21,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import IO
 
 import measure
 import original
@@ -32,7 +35,8 @@ from tap_closeio.config import DEFAULT_CONCURRENCY
 LOGGER = logging.getLogger("bench")
 
 BENCH_DIR = Path(__file__).resolve().parent
-WORK = BENCH_DIR / "work"
+VENVS = BENCH_DIR / "work"
+WORK = VENVS / "last-run"  # this run's configs, logs and request logs
 BIN = Path(sys.executable).parent
 NEW_TAP = str(BIN / "tap-closeio")
 API_KEY = "bench-api-key"
@@ -266,6 +270,7 @@ def cpu_bound(args: argparse.Namespace, python: Path | None) -> dict:
         new = Figures.of("new tap", records, usage, log)
         usage, floor_log = run_floor(setup, capture, log, args.concurrency)
         floor = Figures.of("floor", records, usage, floor_log)
+        capture.unlink()  # hundreds of MB, only the floor needs it
         rows = [new, floor]
         if python is not None:
             usage, log, old_records = run_original(setup, python, ALL_STREAMS)
@@ -469,14 +474,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="bench: %(message)s", stream=sys.stderr
     )
-    WORK.mkdir(exist_ok=True)
-    python = None if args.skip_original else original.ensure_venv(WORK)
-
-    results = {}
-    if args.mode in ("all", "cpu"):
-        results["cpu"] = cpu_bound(args, python)
-    if args.mode in ("all", "latency"):
-        results["latency"] = latency_bound(args, python)
+    with hold_bench_lock():
+        shutil.rmtree(WORK, ignore_errors=True)
+        WORK.mkdir(parents=True)
+        results = measure_all(args)
 
     print_machine()
     if "cpu" in results:
@@ -484,6 +485,29 @@ def main(argv: list[str] | None = None) -> int:
     if "latency" in results:
         print_latency(results["latency"])
     return 0
+
+
+def measure_all(args: argparse.Namespace) -> dict:
+    python = None if args.skip_original else original.ensure_venv(VENVS)
+    results = {}
+    if args.mode in ("all", "cpu"):
+        results["cpu"] = cpu_bound(args, python)
+    if args.mode in ("all", "latency"):
+        results["latency"] = latency_bound(args, python)
+    return results
+
+
+def hold_bench_lock() -> IO:
+    """One bench at a time on this machine: two would share its two cores
+    and its work folder, and both would print wrong figures."""
+    VENVS.mkdir(exist_ok=True)
+    handle = open(VENVS / "bench.lock", "w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        LOGGER.warning("another bench run is going on; waiting for it to end")
+        fcntl.flock(handle, fcntl.LOCK_EX)
+    return handle
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
