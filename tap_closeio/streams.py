@@ -87,11 +87,10 @@ class Newest:
 
     def observe(self, records: Iterable[dict]) -> None:
         for record in records:
-            raw = record.get(self.key)
-            if raw is None:
+            moment = _moment(record.get(self.key))
+            if moment is None or moment > self.limit:
                 continue
-            moment = parse_datetime(raw)
-            if moment <= self.limit and (self.value is None or moment > self.value):
+            if self.value is None or moment > self.value:
                 self.value = moment
 
 
@@ -296,8 +295,18 @@ def _later(a: datetime | None, b: datetime | None) -> datetime | None:
 
 
 def _at_or_after(record: dict, key: str, start: datetime) -> bool:
-    raw = record.get(key)
-    return raw is not None and parse_datetime(raw) >= start
+    # A record whose date cannot be read is emitted: better twice than never.
+    moment = _moment(record.get(key))
+    return moment is None or moment >= start
+
+
+def _moment(raw: object) -> datetime | None:
+    if raw is None:
+        return None
+    try:
+        return parse_datetime(raw)
+    except ValueError:
+        return None
 
 
 # --- The declarations, in sync order --------------------------------------------
