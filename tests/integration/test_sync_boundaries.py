@@ -209,3 +209,37 @@ def test_row_without_a_readable_date_is_emitted_and_moves_no_bookmark(
     assert result.state["bookmarks"]["custom_fields"] == {
         "date_updated": "2024-04-30T10:00:00.000000Z"
     }
+
+
+def test_tasks_are_asked_for_every_type_since_the_bookmark_by_date_created(
+    emulator_factory,
+):
+    emu = emulator_factory(size="empty", now=NOW)
+    for n in range(5):
+        add(
+            emu,
+            "task",
+            f"task_{n}",
+            _type="lead" if n % 2 else "email_followup",
+            date_created=f"2024-04-0{n + 1}T00:00:00+00:00",
+            date_updated=f"2024-04-2{n}T00:00:00+00:00",
+        )
+    state = {"bookmarks": {"tasks": {"date_updated": "2024-04-21T00:00:00Z"}}}
+
+    result = sync(emu, state, catalog=catalog_of("tasks"), page_sizes={"tasks": 2})
+
+    assert result.ids("tasks") == ["task_1", "task_2", "task_3", "task_4"]
+    base = {
+        "_type": "all",
+        "date_updated__gte": "2024-04-21T00:00:00.000000+00:00",
+        "_order_by": "date_created",
+        "_limit": "2",
+    }
+    assert [r.query for r in result.requests] == [
+        {**base, "_skip": "0"},
+        {**base, "date_created__gte": "2024-04-03T00:00:00.000000+00:00", "_skip": "0"},
+        {**base, "date_created__gte": "2024-04-04T00:00:00.000000+00:00", "_skip": "0"},
+    ]
+    assert result.state["bookmarks"]["tasks"] == {
+        "date_updated": "2024-04-24T00:00:00.000000Z"
+    }
