@@ -164,20 +164,23 @@ def _run(
 
 
 def run_floor(
-    setup: Setup, capture: Path, log: list, concurrency: int
+    setup: Setup, capture: Path, log: list, concurrency: int, *, encode: bool
 ) -> tuple[measure.Usage, list]:
-    """Replay the new tap's requests and write its bytes: the least work."""
+    """Replay the new tap's requests and write its bytes: the least work.
+    With `encode`, serialise each object as a RECORD line instead."""
     plan = {
         "base_url": setup.emulator.base_url,
         "api_key": API_KEY,
         "concurrency": concurrency,
         "output": str(capture),
+        "encode": encode,
         "requests": [replayable(request) for request in log if request.status == 200],
     }
-    plan_path = write_json("floor-plan.json", plan)
+    tag = "floor-encode" if encode else "floor"
+    plan_path = write_json(tag + "-plan.json", plan)
     argv = [sys.executable, str(BENCH_DIR / "floor.py"), str(plan_path)]
     env = measure.clean_environment()
-    return _run(setup, "floor", argv, "floor", None, env)
+    return _run(setup, tag, argv, tag, None, env)
 
 
 def replayable(request: RequestRecord) -> dict:
@@ -268,10 +271,14 @@ def cpu_bound(args: argparse.Namespace, python: Path | None) -> dict:
 
         usage, log = run_new_tap(setup, ALL_STREAMS, None, **args.tap_config)
         new = Figures.of("new tap", records, usage, log)
-        usage, floor_log = run_floor(setup, capture, log, args.concurrency)
+        usage, floor_log = run_floor(
+            setup, capture, log, args.concurrency, encode=False
+        )
         floor = Figures.of("floor", records, usage, floor_log)
         capture.unlink()  # hundreds of MB, only the floor needs it
-        rows = [new, floor]
+        usage, floor_log = run_floor(setup, capture, log, args.concurrency, encode=True)
+        encoding = Figures.of("floor + encode", records, usage, floor_log)
+        rows = [new, floor, encoding]
         if python is not None:
             usage, log, old_records = run_original(setup, python, ALL_STREAMS)
             rows.insert(0, Figures.of("original 1.6.6", old_records, usage, log))
@@ -401,6 +408,15 @@ def print_cpu(results: dict) -> None:
         f"CPU per record"
     )
 
+    encoding = by_name.get("floor + encode")
+    if encoding is not None:
+        print(
+            f"new vs floor + encode: it does "
+            f"{encoding.records_per_second / new.records_per_second:.2f}x the new "
+            f"tap's records/s; the new tap spends "
+            f"{new.cpu_per_10k / encoding.cpu_per_10k:.2f}x its CPU per record"
+        )
+
     tenth = results["tenth"]
     growth = new.usage.peak_rss_mib / tenth.usage.peak_rss_mib
     print(
@@ -477,9 +493,13 @@ def main(argv: list[str] | None = None) -> int:
     with hold_bench_lock():
         shutil.rmtree(WORK, ignore_errors=True)
         WORK.mkdir(parents=True)
+        load_before = os.getloadavg()[0]
         results = measure_all(args)
+        load_after = os.getloadavg()[0]
 
     print_machine()
+    # NB: the machine is shared; other work shows here and in every wall time.
+    print(f"load average (1 min): {load_before:.2f} before, {load_after:.2f} after")
     if "cpu" in results:
         print_cpu(results["cpu"])
     if "latency" in results:
