@@ -82,6 +82,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=308,
         help="status for a path without its trailing slash (default 308)",
     )
+    parser.add_argument(
+        "--event-data-hours",
+        type=float,
+        default=None,
+        help="act as a non-admin key: events older than this many hours come "
+        "without data and previous_data (default: all have them)",
+    )
     return parser.parse_args(argv)
 
 
@@ -107,6 +114,7 @@ def build(args: argparse.Namespace) -> Emulator:
         host=args.host,
         event_keep_days=args.event_keep_days or None,
         redirect_status=args.redirect_status,
+        event_data_hours=args.event_data_hours,
     )
 
 

@@ -61,6 +61,7 @@ class Settings:
     max_skip: int = 250_000
     activity_order: str = "desc"
     event_keep_days: int | None = 30
+    event_data_hours: float | None = None
 
 
 class Api:
@@ -399,7 +400,24 @@ class Api:
         if start:
             first = ids[max(0, start - limit)]
             head["cursor_previous"] = self._event_cursor("from", first, date_params)
+        if self.settings.event_data_hours is not None:
+            return self._events_without_old_data(head, chosen)
         return self.splice(head, "event", chosen)
+
+    def _events_without_old_data(self, head: dict, chosen: list[str]) -> Response:
+        """A non-admin key's view (Close changelog 2019-01-25): events older
+        than the window come without data and previous_data."""
+        hours = self.settings.event_data_hours
+        cutoff = self.emu.now - timedelta(hours=hours)
+        items = []
+        for rid in chosen:
+            item = json.loads(self.store.text("event", rid))
+            moment = record_moment(item.get("date_updated"))
+            if moment is None or moment < cutoff:
+                item.pop("data", None)
+                item.pop("previous_data", None)
+            items.append(item)
+        return json_response(200, {**head, "data": items})
 
     def _event_key(self, rid: str) -> tuple:
         record = self.store.records["event"][rid]

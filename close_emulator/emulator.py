@@ -55,6 +55,7 @@ class Emulator:
         redirect_status: int = 308,
         event_keep_days: int | None = 30,
         event_consolidation: float | None = None,
+        event_data_hours: float | None = None,
         rate_clock: Callable[[], float] | None = None,
     ) -> None:
         if activity_order not in ("desc", "asc"):
@@ -63,7 +64,9 @@ class Emulator:
         self.host, self.port = host, port
         self.latency, self.redirect_status = latency, redirect_status
         self._now = to_utc(now)
-        self.settings = Settings(max_limit, max_skip, activity_order, event_keep_days)
+        self.settings = Settings(
+            max_limit, max_skip, activity_order, event_keep_days, event_data_hours
+        )
         self.limiter = None
         if rate_limit is not None:
             extra = {"monotonic": rate_clock} if rate_clock else {}

@@ -199,3 +199,17 @@ def test_event_walk_holds_its_place_while_newer_events_arrive(emulator_factory):
 
 def ids_of(body: dict) -> list[str]:
     return [item["id"] for item in body["data"]]
+
+
+def test_non_admin_view_drops_data_of_events_older_than_an_hour(emulator_factory):
+    emu = emulator_factory(size="empty", now=NOW, event_data_hours=1)
+    recent = to_utc(NOW) - timedelta(minutes=59)
+    old = to_utc(NOW) - timedelta(minutes=61)
+    emu.add("event", {**event("ev_new", recent), "data": {"a": 1}, "previous_data": {}})
+    emu.add("event", {**event("ev_old", old), "data": {"a": 2}, "previous_data": {}})
+
+    new, aged = get(emu, "event/").json()["data"]
+
+    assert (new["id"], new["data"], new["previous_data"]) == ("ev_new", {"a": 1}, {})
+    assert aged["id"] == "ev_old"
+    assert "data" not in aged and "previous_data" not in aged
