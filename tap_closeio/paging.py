@@ -26,6 +26,9 @@ KEYSET_OVERLAP = 5
 # removed ahead of the page being read.
 MAX_RESTARTS = 3
 
+# Pages in a row that bring no record not already read: Close is not paging.
+STALE_PAGES = 3
+
 FILTER_FORMAT = "%Y-%m-%dT%H:%M:%S.%f+00:00"
 
 
@@ -95,13 +98,22 @@ def offset_pages(
 ) -> Iterator[list[dict]]:
     """Yield the data of each page of one query, paging by `_skip`. Raises
     SkipCapError (from the client) when Close's max_skip is reached."""
-    steps = StepOvers()
+    steps, previous = StepOvers(), None
     while True:
         query = {**params, "_skip": skip, "_limit": limit}
         body = get_page(client, path, query, label, steps)
         data = body.get("data") or []
         LOGGER.debug("%s: %s records at _skip=%s", label, len(data), skip)
 
+        ids = [record.get("id") for record in data]
+        if data and ids == previous:
+            LOGGER.warning(
+                "%s: Close sent the same page again at _skip=%s; ending this query",
+                label,
+                skip,
+            )
+            return
+        previous = ids
         if data:
             yield data
         if not body.get("has_more"):
@@ -323,7 +335,7 @@ def _query_pages(
     if query.end is not None:
         params["date_created__lt"] = format_filter(query.end)
     seen, skip, previous, restarts = _Seen(), 0, None, 0
-    steps = StepOvers()
+    steps, stale = StepOvers(), 0
     while True:
         try:
             page_params = {**params, "_skip": skip, "_limit": limit}
@@ -357,6 +369,15 @@ def _query_pages(
             )
 
         fresh = [r for r in data if r["id"] not in previous] if previous else data
+        stale = stale + 1 if data and not fresh else 0
+        if stale >= STALE_PAGES:
+            LOGGER.warning(
+                "%s: Close keeps sending records already read at _skip=%s; "
+                "ending this query",
+                label,
+                skip,
+            )
+            return []
         for record in fresh:
             seen.observe(record, parse_datetime(record[key]))
         if query.exclude:

@@ -411,3 +411,36 @@ def test_a_crowded_window_is_read_in_parts_side_by_side_exactly_once(
     assert result.state["bookmarks"]["activities"] == {
         "date_created": "2024-04-11T14:" + f"{(299 * 7) % 60:02d}" + ":00.000000Z"
     }
+
+
+@pytest.mark.parametrize(
+    "stream, path", [("users", "/api/v1/user/"), ("activities", "/api/v1/activity/")]
+)
+def test_a_close_that_ignores_skip_ends_the_query_instead_of_looping(
+    emulator_factory, stream, path
+):
+    emu = emulator_factory(size="empty", now=NOW)
+    page = [
+        {
+            "id": "x_1",
+            "date_created": "2024-04-10T01:00:00+00:00",
+            "date_updated": "2024-04-10T01:00:00+00:00",
+        },
+        {
+            "id": "x_2",
+            "date_created": "2024-04-10T00:00:00+00:00",
+            "date_updated": "2024-04-10T00:00:00+00:00",
+        },
+    ]
+    body = {"has_more": True, "data": page}
+    emu.add_fault(path_prefix=path, kind="status", status=200, body=body, times=None)
+    config = make_config(
+        emu, "2024-04-01T00:00:00Z", concurrency=1, date_window_days=60
+    )
+
+    with tap_logs() as logs:
+        result = sync(emu, config=config, catalog=catalog_of(stream))
+
+    assert sorted(result.ids(stream)) == ["x_1", "x_2"]
+    assert len(result.requests) < 10
+    assert "ending this query" in logs.text
