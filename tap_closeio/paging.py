@@ -197,7 +197,7 @@ def keyset_pages(
     de-duplicated by (id, version_of) within one key."""
     overlap = min(KEYSET_OVERLAP, limit // 2)
     seen: set[tuple] = set()
-    rereads, steps = 0, StepOvers()
+    rereads, steps, stale = 0, StepOvers(), 0
     while True:
         params = query_at(lower)
         body = _keyset_page(client, path, params, skip, limit, label, lower, steps)
@@ -232,6 +232,18 @@ def keyset_pages(
             )
 
         fresh = [r for r in data if _ident(r, version_of) not in seen]
+        # Pages of records already read are expected only while re-reading a
+        # key; past that, Close is not paging.
+        stale = stale + 1 if not fresh and skip >= len(seen) else 0
+        if stale >= STALE_PAGES:
+            LOGGER.warning(
+                "%s: Close keeps sending records already read at %s _skip=%s; "
+                "ending this query",
+                label,
+                lower,
+                skip,
+            )
+            return
         last_key = key_of(data[-1])
         if last_key != lower:
             lower, rereads = last_key, 0
