@@ -16,6 +16,7 @@ import logging
 import os
 import platform
 import shutil
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -485,6 +486,20 @@ def print_machine() -> None:
     )
 
 
+def code_version() -> str:
+    """The commit measured, and whether the work tree differed from it."""
+    git = ["git", "-C", str(BENCH_DIR.parent)]
+    head = subprocess.run(
+        [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    dirty = subprocess.run(
+        [*git, "status", "--porcelain", "--untracked-files=no"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    return (head or "unknown") + (" plus uncommitted changes" if dirty else "")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(
@@ -493,11 +508,13 @@ def main(argv: list[str] | None = None) -> int:
     with hold_bench_lock():
         shutil.rmtree(WORK, ignore_errors=True)
         WORK.mkdir(parents=True)
+        version = code_version()
         load_before = os.getloadavg()[0]
         results = measure_all(args)
         load_after = os.getloadavg()[0]
 
     print_machine()
+    print(f"code: {version} (taps installed editable: the work tree is measured)")
     # NB: the machine is shared; other work shows here and in every wall time.
     print(f"load average (1 min): {load_before:.2f} before, {load_after:.2f} after")
     if "cpu" in results:
