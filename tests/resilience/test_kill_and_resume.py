@@ -21,14 +21,14 @@ from close_emulator import Emulator
 # in flight at concurrency 4; a little latency keeps the tap from running far
 # ahead of the reader, so a kill lands where it is aimed.
 LATENCY = 0.01
-LINE_FRACTIONS = (0.02, 0.15, 0.35, 0.55, 0.75, 0.97)
+LINE_FRACTIONS = (0.02, 0.3, 0.6, 0.95)
 # Three pages of leads, two of tasks, twelve of events.
 SIZE = {"users": 4, "leads": 220, "activities": 500, "tasks": 150, "events": 600}
 KILL_POINTS = (
     [("line", fraction) for fraction in LINE_FRACTIONS]
     + [("announced", stream) for stream in STREAMS]
-    + [("first_record", stream) for stream in STREAMS if stream != "custom_fields"]
-    + [("nth_state_in", "activities", n) for n in (2, 7, 15)]
+    + [("first_record", stream) for stream in ("leads", "activities", "event_log")]
+    + [("nth_state_in", "activities", n) for n in (3, 15)]
 )
 
 
