@@ -218,3 +218,34 @@ def test_tasks_updated_and_deleted_while_paging_hide_no_other_task(
     assert first.ids("tasks") >= {f"task_{n:03d}" for n in range(COUNT)} - gone
     delivered = versions(first.records("tasks")) | versions(second.records("tasks"))
     assert current(emu, "task") <= delivered
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: an activities page stepped over after two 404 'deleted' "
+    "answers (paging.get_page) still lets its window complete, so "
+    "streams.read_activities moves the bookmark past the page's records; "
+    "only the 1-day look-back is re-read next run, so older ones are lost "
+    "for good, though the warning says 'missing from this run'",
+)
+def test_an_activities_page_stepped_over_is_read_by_the_next_run(
+    emulator_factory, tmp_path
+):
+    emu = emulator_factory(size="empty", now=recent_now())
+    oldest = emu.now - timedelta(days=6)
+    for n in range(COUNT):
+        moment = iso(oldest + timedelta(minutes=30 * n))
+        emu.add(
+            "activity", {"id": f"acti_{n:03d}", "_type": "Note", "date_created": moment}
+        )
+    # The window's second page is "deleted" twice: the tap steps over it.
+    emu.add_fault("/api/v1/activity/", kind="not_found_deleted", on_request=2, times=2)
+
+    first, second = two_runs(emu, tmp_path, "activities")
+
+    assert "stepping over the page" in first.stderr
+    assert len(first.ids("activities")) < COUNT
+    lost = (
+        activity_ids(range(COUNT)) - first.ids("activities") - second.ids("activities")
+    )
+    assert sorted(lost) == [], f"{len(lost)} lost for good"
