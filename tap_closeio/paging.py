@@ -9,7 +9,7 @@ import queue
 import threading
 from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from tap_closeio.errors import DeletedDocumentError, SkipCapError, SkipCapExhaustedError
 from tap_closeio.timeutil import floor_to_second, parse_datetime
@@ -29,13 +29,13 @@ MAX_RESTARTS = 3
 # Pages in a row that bring no record not already read: Close is not paging.
 STALE_PAGES = 3
 
-FILTER_FORMAT = "%Y-%m-%dT%H:%M:%S.%f+00:00"
-
 
 def format_filter(moment: datetime) -> str:
     """A date filter value: UTC with an explicit offset, so neither Close's
     X-TZ-Offset nor its reading of naive values can shift it."""
-    return moment.strftime(FILTER_FORMAT)
+    # NB: isoformat, not strftime: glibc's %Y drops the zeros of years < 1000.
+    utc = moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return utc.isoformat(timespec="microseconds") + "+00:00"
 
 
 class StepOvers:
@@ -174,6 +174,7 @@ class KeysetPage:
     records: list[dict]
     resume_params: dict
     resume_skip: int
+    resume_seen: list  # (id, version) of the records at resume_skip onward
 
 
 def keyset_pages(
@@ -186,6 +187,7 @@ def keyset_pages(
     label: str,
     lower: datetime | None = None,
     skip: int = 0,
+    seen_at_skip: list | None = None,
 ) -> Iterator[KeysetPage]:
     """Page an ascending query by restarting it at the key of the last record
     seen, with `_skip` counting only the records that share that key (minus
@@ -194,9 +196,12 @@ def keyset_pages(
 
     `query_at(lower)` builds the query for records whose key >= lower;
     `key_of` is the (floored) key the query filters on; records are
-    de-duplicated by (id, version_of) within one key."""
+    de-duplicated by (id, version_of) within one key. A resumed query
+    passes the records a past run saw at `skip` (`seen_at_skip`), so a
+    result that moved meanwhile is noticed and the key read again."""
     overlap = min(KEYSET_OVERLAP, limit // 2)
-    seen: set[tuple] = set()
+    tail = [tuple(ident) for ident in seen_at_skip or []] if skip else []
+    seen: set[tuple] = set(tail)
     rereads, steps, stale = 0, StepOvers(), 0
     while True:
         params = query_at(lower)
@@ -247,17 +252,21 @@ def keyset_pages(
         last_key = key_of(data[-1])
         if last_key != lower:
             lower, rereads = last_key, 0
-            same_key = [r for r in data if key_of(r) == lower]
-            seen = {_ident(r, version_of) for r in same_key}
-            skip = len(same_key)
+            same_key = [_ident(r, version_of) for r in data if key_of(r) == lower]
+            seen, skip = set(same_key), len(same_key)
         else:
-            seen.update(_ident(r, version_of) for r in data)
+            same_key = [_ident(r, version_of) for r in data]
+            seen.update(same_key)
             skip += len(data)
+        tail = []
         if len(data) > overlap:
             skip = max(0, skip - overlap)
+            tail = same_key[-overlap:] if skip else []
 
         more = bool(body.get("has_more"))
-        yield KeysetPage(fresh, query_at(lower), skip if more else 0)
+        yield KeysetPage(
+            fresh, query_at(lower), skip if more else 0, tail if more else []
+        )
         if not more:
             return
 

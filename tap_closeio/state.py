@@ -111,25 +111,29 @@ class SyncState:
     def set_bookmark(self, stream: str, key: str, moment: datetime) -> None:
         self._entry(stream, create=True)[key] = format_bookmark(moment)
 
-    def get_offset(self, stream: str, fingerprint: str) -> int:
-        """The saved skip for exactly this query, else 0."""
+    def get_offset(self, stream: str, fingerprint: str) -> tuple[int, list]:
+        """The saved (skip, records seen at skip) for exactly this query,
+        else (0, [])."""
         offset = self._entry(stream).get("offset")
         if not offset:
-            return 0
+            return 0, []
         if offset.get("query") != fingerprint or not _is_count(offset.get("skip")):
             LOGGER.info(
                 "%s: ignoring saved offset %s: it was not saved for this query",
                 stream,
                 offset,
             )
-            return 0
-        return offset["skip"]
+            return 0, []
+        seen = offset.get("seen")
+        return offset["skip"], seen if isinstance(seen, list) else []
 
-    def set_offset(self, stream: str, fingerprint: str, skip: int) -> None:
-        self._entry(stream, create=True)["offset"] = {
-            "skip": skip,
-            "query": fingerprint,
-        }
+    def set_offset(
+        self, stream: str, fingerprint: str, skip: int, seen: list | None = None
+    ) -> None:
+        offset = {"skip": skip, "query": fingerprint}
+        if seen:
+            offset["seen"] = [list(ident) for ident in seen]
+        self._entry(stream, create=True)["offset"] = offset
 
     def clear_offset(self, stream: str) -> None:
         self._entry(stream).pop("offset", None)

@@ -35,10 +35,10 @@ LEADS_PAGES_PER_STATE = 10
 class Checkpoint:
     """A point where state may be saved: the bookmark every record up to it
     has been emitted for (None: unchanged), and the resume offset as
-    (query fingerprint, skip), or None to clear it."""
+    (query fingerprint, skip, records seen at skip), or None to clear it."""
 
     bookmark: datetime | None
-    offset: tuple[str, int] | None = None
+    offset: tuple[str, int, list] | None = None
 
 
 @dataclass
@@ -52,7 +52,8 @@ class ReadContext:
     state_bookmark: datetime | None
     sync_started_at: datetime
     page_size: int
-    saved_offset: Callable[[str], int]  # fingerprint -> skip (0 if none)
+    # fingerprint -> (skip, records seen at skip); (0, []) if none
+    saved_offset: Callable[[str], tuple[int, list]]
 
     @property
     def label(self) -> str:
@@ -126,7 +127,8 @@ def read_leads(ctx: ReadContext) -> Iterator[Item]:
     key = ctx.stream.replication_key
     newest = Newest(key, ctx.sync_started_at)
     lower = floor_to_minute(ctx.start)
-    skip = ctx.saved_offset(query_fingerprint(ctx.stream.path, _lead_query(lower)))
+    fingerprint = query_fingerprint(ctx.stream.path, _lead_query(lower))
+    skip, seen_at_skip = ctx.saved_offset(fingerprint)
 
     pages = keyset_pages(
         ctx.client,
@@ -138,6 +140,7 @@ def read_leads(ctx: ReadContext) -> Iterator[Item]:
         label=ctx.label,
         lower=lower,
         skip=skip,
+        seen_at_skip=seen_at_skip,
     )
     for count, page in enumerate(pages, start=1):
         batch = [r for r in page.records if _at_or_after(r, key, ctx.start)]
@@ -149,7 +152,8 @@ def read_leads(ctx: ReadContext) -> Iterator[Item]:
 
 
 def _lead_query(lower: datetime | None) -> dict:
-    minute = lower.strftime("%Y-%m-%dT%H:%M")
+    # NB: isoformat, not strftime: glibc's %Y drops the zeros of years < 1000.
+    minute = lower.replace(tzinfo=None).isoformat(timespec="minutes")
     return {"query": f'date_updated >= "{minute}" sort:date_updated'}
 
 
@@ -162,7 +166,8 @@ def _lead_offset(
         return None
     if _lead_query(floor_to_minute(bookmark)) != page.resume_params:
         return None
-    return query_fingerprint(ctx.stream.path, page.resume_params), page.resume_skip
+    fingerprint = query_fingerprint(ctx.stream.path, page.resume_params)
+    return fingerprint, page.resume_skip, page.resume_seen
 
 
 def read_tasks(ctx: ReadContext) -> Iterator[Item]:
@@ -276,12 +281,16 @@ def activity_windows(ctx: ReadContext) -> list[Window]:
     start = config.start_date
     if ctx.state_bookmark is not None:
         lookback = timedelta(seconds=config.activities_window_seconds)
-        start = max(start, ctx.state_bookmark - lookback)
+        try:
+            start = max(start, ctx.state_bookmark - lookback)
+        except OverflowError:  # a bookmark near year 1: start_date rules
+            pass
     start = floor_to_second(start)
     size = timedelta(days=config.date_window_days)
 
+    # NB: compared as a difference, so no date is pushed past year 9999.
     windows = []
-    while start + size < ctx.sync_started_at:
+    while ctx.sync_started_at - start > size:
         windows.append(Window(start, start + size))
         start += size
     windows.append(Window(start, None))

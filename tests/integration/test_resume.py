@@ -169,10 +169,13 @@ def test_resumed_leads_use_the_saved_offset_for_the_same_query(emulator_factory)
     # Ten pages of two with an overlap of one: leads 00 to 10 emitted.
     assert saved["date_updated"] == "2024-04-10T00:00:10.000000Z"
     assert saved["offset"]["skip"] == 10
+    assert saved["offset"]["seen"] == [["lead_10", "2024-04-10T00:00:10+00:00"]]
 
     second = sync(emu, first.states()[-1], catalog=catalog, page_sizes={"leads": 2})
     assert second.requests[0].query["_skip"] == "10"
-    assert second.ids("leads")[0] == "lead_10"
+    # lead_10, at _skip=10, is the record the offset says is there: read
+    # (which checks the offset still fits), not emitted again.
+    assert second.ids("leads")[0] == "lead_11"
     assert set(first.ids("leads")) | set(second.ids("leads")) == {
         f"lead_{n:02d}" for n in range(30)
     }
@@ -194,3 +197,21 @@ def test_offset_saved_by_the_original_tap_is_ignored(emulator_factory):
 
     assert result.requests[0].query["_skip"] == "0"
     assert result.ids("leads") == [f"lead_{m}" for m in range(5)]
+
+
+def test_saved_lead_offset_that_no_longer_fits_is_read_again(emulator_factory):
+    emu = emulator_factory(size="empty", now=NOW)
+    for second in range(30):
+        moment = f"2024-04-10T00:00:{second:02d}+00:00"
+        emu.add("lead", {"id": f"lead_{second:02d}", "date_updated": moment})
+    catalog = catalog_of("leads")
+    first = sync(emu, catalog=catalog, page_sizes={"leads": 2}, crash_after=24)
+    for second in range(3):  # gone before the resume: the rest moves up
+        emu.delete("lead", f"lead_{second:02d}")
+
+    second = sync(emu, first.states()[-1], catalog=catalog, page_sizes={"leads": 2})
+
+    assert [r.query["_skip"] for r in second.requests[:2]] == ["10", "0"]
+    assert set(first.ids("leads")) | set(second.ids("leads")) >= {
+        f"lead_{n:02d}" for n in range(3, 30)
+    }

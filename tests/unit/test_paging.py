@@ -80,7 +80,7 @@ def context(start_date, bookmark, started, window_days=1, lookback=3600):
         state_bookmark=bookmark,
         sync_started_at=started,
         page_size=100,
-        saved_offset=lambda fingerprint: 0,
+        saved_offset=lambda fingerprint: (0, []),
     )
 
 

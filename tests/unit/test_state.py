@@ -91,16 +91,25 @@ def test_bookmark_written_in_the_one_format_and_unknown_keys_kept():
 def test_offset_is_used_only_with_its_own_query(caplog):
     fingerprint = query_fingerprint("lead/", {"query": "a"})
     state = SyncState({})
-    state.set_offset("leads", fingerprint, 42)
+    state.set_offset("leads", fingerprint, 42, [("lead_1", "2024-04-30T10:00:00Z")])
 
-    assert state.get_offset("leads", fingerprint) == 42
-    assert state.get_offset("leads", query_fingerprint("lead/", {"query": "b"})) == 0
+    assert state.value["bookmarks"]["leads"]["offset"] == {
+        "skip": 42,
+        "query": fingerprint,
+        "seen": [["lead_1", "2024-04-30T10:00:00Z"]],
+    }
+    assert state.get_offset("leads", fingerprint) == (
+        42,
+        [["lead_1", "2024-04-30T10:00:00Z"]],
+    )
+    other = query_fingerprint("lead/", {"query": "b"})
+    assert state.get_offset("leads", other) == (0, [])
 
 
 def test_offset_written_by_the_original_is_ignored_with_info(caplog):
     state = SyncState({"bookmarks": {"leads": {"offset": {"skip": 200}}}})
     with caplog.at_level(logging.INFO):
-        assert state.get_offset("leads", query_fingerprint("lead/", {})) == 0
+        assert state.get_offset("leads", query_fingerprint("lead/", {})) == (0, [])
     assert "ignoring saved offset" in caplog.text
 
 
