@@ -1,6 +1,6 @@
-"""`make bench`: the new tap against the original tap-closeio 1.6.6 and against
-the floor, on the Close emulator, CPU-bound and latency-bound. Prints figures.
+"""`make bench`: the new tap against tap-closeio 1.6.6 and the floor.
 
+Runs on the Close emulator, CPU-bound and latency-bound, and prints figures.
 CPU-bound: a full sync of every stream from a large data set, output to
 /dev/null; records/s, CPU seconds per 10,000 records, peak RSS and requests for
 the new tap, the original and the floor (bench/floor.py), then the ratios, and
