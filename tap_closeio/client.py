@@ -11,10 +11,10 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import backoff
 import requests
 from requests.structures import CaseInsensitiveDict
 from singer import metrics
+from singer.logger import get_logger
 
 from tap_closeio import __version__
 from tap_closeio.config import Config
@@ -30,6 +30,12 @@ from tap_closeio.errors import (
 )
 
 LOGGER = logging.getLogger(__name__)
+
+# NB: singer's http_request_timer calls singer.get_logger() on every request,
+# which re-reads singer's logging.conf each time (0.5 ms CPU a request). The
+# client applies that config once, when it is made, and writes the same
+# METRIC lines to the root logger it sets up.
+METRICS_LOGGER = logging.getLogger()
 
 DEFAULT_USER_AGENT = f"tap-closeio/{__version__}"
 
@@ -61,7 +67,10 @@ class RetryPolicy:
 
     def waits(self) -> Iterator[float]:
         # NB: backoff's decorators sleep with time.sleep, which tests cannot
-        # replace, so the client drives backoff's wait generator itself.
+        # replace, so the client drives backoff's wait generator itself. It
+        # is imported here, at the first fault: it pulls in asyncio (70 ms).
+        import backoff
+
         generator = backoff.expo(base=2, factor=1, max_value=self.max_wait)
         next(generator)  # backoff's generators yield None before the first wait
         return generator
@@ -128,6 +137,8 @@ class CloseClient:
         self._groups: dict[str, _Group] = {}
         self.requests_made = 0
 
+        get_logger()  # singer's logging config: METRIC lines on stderr
+
     def __repr__(self) -> str:
         return f"CloseClient(base_url={self._base_url!r})"
 
@@ -165,7 +176,7 @@ class CloseClient:
     ) -> dict:
         path = path.lstrip("/")
         group = _group_of(path)
-        waits = self.policy.waits()
+        waits: Iterator[float] | None = None
         faults = 0
         rate_limited = 0
         while True:
@@ -178,6 +189,8 @@ class CloseClient:
             except RetryableError as exc:
                 faults += 1
                 rate_limited = 0
+                if waits is None:
+                    waits = self.policy.waits()
                 self._after_fault(method, path, exc, faults, waits)
 
     def _after_rate_limit(
@@ -239,18 +252,25 @@ class CloseClient:
         body: dict | None,
     ) -> dict:
         url = self._base_url + path
+        tags: dict[str, Any] = {metrics.Tag.endpoint: "/" + path}
         state = self._enter_group(group)
+        started = time.monotonic()
         try:
-            with metrics.http_request_timer("/" + path) as timer:
-                response = self._transport(method, path, url, params, body)
-                timer.tags[metrics.Tag.http_status_code] = response.status_code
-                LOGGER.debug(
-                    "%s /%s %s -> HTTP %d", method, path, params, response.status_code
-                )
-                self._note_budget(group, state, response)
-                return self._interpret(method, path, params, response)
+            response = self._transport(method, path, url, params, body)
+            tags[metrics.Tag.http_status_code] = response.status_code
+            LOGGER.debug(
+                "%s /%s %s -> HTTP %d", method, path, params, response.status_code
+            )
+            self._note_budget(group, state, response)
+            result = self._interpret(method, path, params, response)
+        except BaseException:
+            _log_request_time(started, tags, metrics.Status.failed)
+            raise
         finally:
             self._leave_group(state)
+
+        _log_request_time(started, tags, metrics.Status.succeeded)
+        return result
 
     def _transport(
         self,
@@ -369,12 +389,25 @@ class CloseClient:
         # spend the budget too: keep that many in reserve.
         with self._lock:
             reserve = state.in_flight - 1
-        if budget.remaining <= reserve:
-            reason = f"rate-limit budget of /{group}/ spent ({budget.remaining} left)"
-            self._hold_group(group, budget.reset, reason)
+        if budget.remaining > reserve:
+            return
 
-    def _hold_group(self, group: str, seconds: float, reason: str) -> None:
-        seconds = max(seconds, MIN_RATE_LIMIT_WAIT)
+        reason = f"rate-limit budget of /{group}/ spent ({budget.remaining} left)"
+        # The floor is for a budget that is spent. With requests left, the
+        # ones in flight spend them and the window rolls over at `reset`, so
+        # the wait is that, however short: waiting the floor there cost a
+        # quarter second in most windows at concurrency 6 (bench/RESULTS.md).
+        floor = MIN_RATE_LIMIT_WAIT if budget.remaining <= 0 else 0.0
+        self._hold_group(group, budget.reset, reason, floor)
+
+    def _hold_group(
+        self,
+        group: str,
+        seconds: float,
+        reason: str,
+        floor: float = MIN_RATE_LIMIT_WAIT,
+    ) -> None:
+        seconds = max(seconds, floor)
         ready_at = self._monotonic() + seconds
         with self._lock:
             state = self._groups.setdefault(group, _Group())
@@ -392,6 +425,15 @@ class CloseClient:
         if seconds > 0:
             LOGGER.info("Waiting %.3f s for Close's rate limit: %s", seconds, reason)
             self._sleep(seconds)
+
+
+def _log_request_time(started: float, tags: dict[str, Any], status: str) -> None:
+    # The line singer's http_request_timer writes: the same type, metric,
+    # tags (endpoint, http_status_code when answered, status) and seconds.
+    tags[metrics.Tag.status] = status
+    seconds = time.monotonic() - started
+    point = metrics.Point("timer", metrics.Metric.http_request_duration, seconds, tags)
+    metrics.log(METRICS_LOGGER, point)
 
 
 def _group_of(path: str) -> str:

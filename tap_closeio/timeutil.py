@@ -4,8 +4,6 @@ datetimes, compare datetimes (never strings), write one bookmark format."""
 import re
 from datetime import date, datetime, timedelta, timezone
 
-import pendulum
-
 UTC = timezone.utc
 BOOKMARK_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -39,6 +37,9 @@ def parse_datetime(value: str | datetime | date) -> datetime:
     # NB: fromisoformat on 3.10 refuses fractions that are not 3 or 6 digits
     # and week dates; pendulum reads the rest of ISO 8601. Strictly: its
     # lenient mode hands other text to dateutil, which guesses ("01/02/2024").
+    # Imported here: it costs 40 ms at start and is rarely needed.
+    import pendulum
+
     try:
         parsed = pendulum.parse(text, strict=True)
     except Exception as exc:  # pendulum raises its own ParserError

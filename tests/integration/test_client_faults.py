@@ -318,6 +318,26 @@ def test_requests_in_flight_elsewhere_are_kept_in_reserve(emu, client, clock):
     assert clock.sleeps == [2.0]
 
 
+def test_a_budget_left_for_requests_in_flight_waits_its_reset_not_the_floor(
+    emu, client, clock
+):
+    user_id = emu.objects("user")[0]["id"]
+    held = emu.add_fault(f"/api/v1/user/{user_id}/", kind="delay", seconds=1.0)
+    other = threading.Thread(target=client.get, args=(f"user/{user_id}/",))
+    other.start()
+    wait_until(lambda: held.fired == 1)
+
+    # One request left for the one in flight: the window rolls over in 40 ms,
+    # and that is the wait (a spent budget would wait the 0.25 s floor).
+    headers = {"RateLimit": "limit=10, remaining=1, reset=0.04"}
+    emu.add_fault("/api/v1/user/", kind="status", status=200, body={}, headers=headers)
+    client.get("user/")
+    other.join()
+    client.get("user/")
+
+    assert clock.sleeps == [pytest.approx(0.04)]
+
+
 @pytest.mark.parametrize("style", ["ratelimit", "x-rate-limit"])
 def test_the_emulators_budget_is_obeyed_without_meeting_a_429(emulator_factory, style):
     clock = FakeClock()
@@ -574,9 +594,12 @@ def test_post_sends_the_body_as_json(emu, client):
     assert len(body["data"]) <= 2
 
 
-def test_every_request_is_timed_as_a_singer_metric(emu, client, capfd):
+def test_every_request_is_timed_as_a_singer_metric(emu, clock, capfd):
+    # NB: the client is made inside the test: it applies singer's logging
+    # config once, binding its handler to the sys.stderr of that moment.
     emu.add_fault("/api/v1/user/", kind="status", status=503)
-    client.get("user/")
+    with make_client(emu, clock) as client:
+        client.get("user/")
 
     metrics = [
         json.loads(line.split("METRIC: ", 1)[1])
