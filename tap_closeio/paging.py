@@ -38,6 +38,13 @@ def format_filter(moment: datetime) -> str:
     return utc.isoformat(timespec="microseconds") + "+00:00"
 
 
+Gap = Callable[[], None]
+
+
+def _no_gap() -> None:
+    pass
+
+
 class StepOvers:
     """Pages of one query stepped over in a row: bounded, so a Close that
     says "deleted" for every page fails the run instead of looping."""
@@ -95,9 +102,12 @@ def offset_pages(
     limit: int,
     label: str,
     skip: int = 0,
+    on_gap: Gap = _no_gap,
 ) -> Iterator[list[dict]]:
     """Yield the data of each page of one query, paging by `_skip`. Raises
-    SkipCapError (from the client) when Close's max_skip is reached."""
+    SkipCapError (from the client) when Close's max_skip is reached. Calls
+    `on_gap` when records may have been left unread (here and in every
+    pager below), so the caller keeps its bookmark where it was."""
     steps, previous = StepOvers(), None
     while True:
         query = {**params, "_skip": skip, "_limit": limit}
@@ -112,27 +122,33 @@ def offset_pages(
                 label,
                 skip,
             )
+            on_gap()
             return
         previous = ids
         if data:
             yield data
         if not body.get("has_more"):
             return
-        if not data and not body.get("stepped_over"):
+        if body.get("stepped_over"):
+            on_gap()
+        elif not data:
             LOGGER.warning(
                 "%s: Close said has_more with an empty page at _skip=%s; "
                 "ending this query",
                 label,
                 skip,
             )
+            on_gap()
             return
         skip += limit
 
 
-def offset_list(client, path: str, limit: int, label: str) -> Iterator[list[dict]]:
+def offset_list(
+    client, path: str, limit: int, label: str, on_gap: Gap = _no_gap
+) -> Iterator[list[dict]]:
     """A whole unfiltered list: nothing to narrow when max_skip is reached."""
     try:
-        yield from offset_pages(client, path, {}, limit, label)
+        yield from offset_pages(client, path, {}, limit, label, on_gap=on_gap)
     except SkipCapError as exc:
         raise SkipCapExhaustedError(
             f"{label}: the list at {path} is longer than Close's max_skip lets "
@@ -141,7 +157,12 @@ def offset_list(client, path: str, limit: int, label: str) -> Iterator[list[dict
 
 
 def cursor_pages(
-    client, path: str, params: Mapping[str, object], limit: int, label: str
+    client,
+    path: str,
+    params: Mapping[str, object],
+    limit: int,
+    label: str,
+    on_gap: Gap = _no_gap,
 ) -> Iterator[list[dict]]:
     """Yield the data of each page of a cursor walk (`/event/`)."""
     query = {**params, "_limit": limit}
@@ -151,6 +172,13 @@ def cursor_pages(
         LOGGER.debug("%s: %s records", label, len(data))
 
         if not data:
+            if body.get("cursor_next") or body.get("has_more"):
+                LOGGER.warning(
+                    "%s: Close sent an empty page that says more follow; "
+                    "ending the walk",
+                    label,
+                )
+                on_gap()
             return
         yield data
 
@@ -188,6 +216,7 @@ def keyset_pages(
     lower: datetime | None = None,
     skip: int = 0,
     seen_at_skip: list | None = None,
+    on_gap: Gap = _no_gap,
 ) -> Iterator[KeysetPage]:
     """Page an ascending query by restarting it at the key of the last record
     seen, with `_skip` counting only the records that share that key (minus
@@ -210,14 +239,16 @@ def keyset_pages(
         LOGGER.debug("%s: %s records at key %s _skip=%s", label, len(data), lower, skip)
 
         if body.get("stepped_over"):
+            on_gap()
             skip += limit
             continue
         if not data:
             if body.get("has_more"):
                 LOGGER.warning(
-                    "%s: Close said has_more with an empty page; ending the query",
+                    "%s: Close said has_more with an empty page; ending this query",
                     label,
                 )
+                on_gap()
             return
 
         if skip and seen and _ident(data[0], version_of) not in seen:
@@ -235,6 +266,7 @@ def keyset_pages(
                 label,
                 lower,
             )
+            on_gap()
 
         fresh = [r for r in data if _ident(r, version_of) not in seen]
         # Pages of records already read are expected only while re-reading a
@@ -248,6 +280,7 @@ def keyset_pages(
                 lower,
                 skip,
             )
+            on_gap()
             return
         last_key = key_of(data[-1])
         if last_key != lower:
@@ -347,6 +380,7 @@ def _query_pages(
     limit: int,
     label: str,
     split_into: int = 1,
+    on_gap: Gap = _no_gap,
 ) -> Generator[list[dict], None, list[_Query]]:
     """Page one window query by `_skip`, each page overlapping the last by
     one record. Returns the queries still to read: narrower ones when
@@ -388,6 +422,7 @@ def _query_pages(
                 label,
                 skip,
             )
+            on_gap()
 
         fresh = [r for r in data if r["id"] not in previous] if previous else data
         stale = stale + 1 if data and not fresh else 0
@@ -398,6 +433,7 @@ def _query_pages(
                 label,
                 skip,
             )
+            on_gap()
             return []
         for record in fresh:
             seen.observe(record, parse_datetime(record[key]))
@@ -414,6 +450,7 @@ def _query_pages(
                 LOGGER.debug("%s: reading the rest in %s parts", label, len(parts))
                 return parts
         if body.get("stepped_over"):
+            on_gap()
             skip, previous = skip + limit, None
             continue
         if not data:
@@ -423,6 +460,7 @@ def _query_pages(
                 label,
                 skip,
             )
+            on_gap()
             return []
         previous = {r["id"] for r in data}
         skip += limit - 1 if limit > 1 else limit
@@ -497,6 +535,10 @@ def _split_rest(query: _Query, seen: _Seen, most: int) -> list[_Query]:
 # --- Several windows in flight ------------------------------------------------
 
 
+# Marks a window some of whose records may have been left unread.
+GAP: list = []
+
+
 class _Stopped(Exception):
     """The consumer has gone: a worker stops paging."""
 
@@ -522,8 +564,9 @@ def fetch_windows(
     concurrency: int,
 ) -> Iterator[tuple[int, list[dict] | None]]:
     """Read the windows with `concurrency` worker threads. Yields, in the
-    caller's thread, (window index, page data) as pages arrive and (window
-    index, None) once that window is complete. With concurrency above 1 a
+    caller's thread, (window index, page data) as pages arrive, (window
+    index, GAP) when records of that window may have been left unread, and
+    (window index, None) once that window is complete. With concurrency above 1 a
     window with more than a page is split into parts read side by side; a
     window that meets max_skip goes on with narrower queries. A worker's
     error is raised here and the other workers stop. With concurrency 1 the
@@ -539,6 +582,9 @@ def fetch_windows(
                 raise payload
             if kind == "page":
                 yield index, payload
+                continue
+            if kind == "gap":
+                yield index, GAP
                 continue
 
             outstanding[index] += payload if kind == "more" else -1
@@ -610,7 +656,14 @@ class _WindowPool:
         split_into = self.split_into if task.may_split else 1
         label = f"{self.label} {Window(task.query.start, task.query.end)}"
         pages = _query_pages(
-            self.client, self.path, task.query, self.key, self.limit, label, split_into
+            self.client,
+            self.path,
+            task.query,
+            self.key,
+            self.limit,
+            label,
+            split_into,
+            on_gap=lambda: self._put(("gap", task.window, None)),
         )
         while True:
             try:

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from tap_closeio.config import Config
 from tap_closeio.paging import (
+    GAP,
     KeysetPage,
     Window,
     cursor_pages,
@@ -95,6 +96,28 @@ class Newest:
                 self.value = moment
 
 
+class Gaps:
+    """Whether a pager may have left records unread this run: then the
+    stream keeps its bookmark where it was, so the next run reads them."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.found = False
+
+    def __call__(self) -> None:
+        self.found = True
+
+    def bookmark(self, newest: datetime | None) -> datetime | None:
+        if not self.found:
+            return newest
+        LOGGER.warning(
+            "%s: records may have been left unread; the bookmark stays where "
+            "it was so the next run reads them again",
+            self.label,
+        )
+        return None
+
+
 # --- Readers ------------------------------------------------------------------
 
 
@@ -103,21 +126,26 @@ def read_custom_fields(ctx: ReadContext) -> Iterator[Item]:
     bookmark (>=: a row dated exactly at the bookmark may not have been
     emitted yet)."""
     key = ctx.stream.replication_key
-    newest = Newest(key, ctx.sync_started_at)
-    for data in offset_list(ctx.client, ctx.stream.path, ctx.page_size, ctx.label):
+    newest, gaps = Newest(key, ctx.sync_started_at), Gaps(ctx.label)
+    pages = offset_list(ctx.client, ctx.stream.path, ctx.page_size, ctx.label, gaps)
+    for data in pages:
         batch = [r for r in data if _at_or_after(r, key, ctx.start)]
         newest.observe(batch)
         yield batch
-    yield Checkpoint(newest.value)
+    yield Checkpoint(gaps.bookmark(newest.value))
 
 
 def read_users(ctx: ReadContext) -> Iterator[Item]:
     """Close cannot filter users by date: emit the whole list every run."""
-    newest = Newest(ctx.stream.replication_key, ctx.sync_started_at)
-    for data in offset_list(ctx.client, ctx.stream.path, ctx.page_size, ctx.label):
+    newest, gaps = (
+        Newest(ctx.stream.replication_key, ctx.sync_started_at),
+        Gaps(ctx.label),
+    )
+    pages = offset_list(ctx.client, ctx.stream.path, ctx.page_size, ctx.label, gaps)
+    for data in pages:
         newest.observe(data)
         yield data
-    yield Checkpoint(newest.value)
+    yield Checkpoint(gaps.bookmark(newest.value))
 
 
 def read_leads(ctx: ReadContext) -> Iterator[Item]:
@@ -126,6 +154,9 @@ def read_leads(ctx: ReadContext) -> Iterator[Item]:
     query is >= the floored minute and the exact >= is applied here)."""
     key = ctx.stream.replication_key
     newest = Newest(key, ctx.sync_started_at)
+    # Leads come oldest first: after a gap, later leads must not carry the
+    # bookmark past the unread ones, so it stays at its value then.
+    frozen: list[datetime | None] = []
     lower = floor_to_minute(ctx.start)
     fingerprint = query_fingerprint(ctx.stream.path, _lead_query(lower))
     skip, seen_at_skip = ctx.saved_offset(fingerprint)
@@ -141,14 +172,21 @@ def read_leads(ctx: ReadContext) -> Iterator[Item]:
         lower=lower,
         skip=skip,
         seen_at_skip=seen_at_skip,
+        on_gap=lambda: frozen or frozen.append(newest.value),
     )
     for count, page in enumerate(pages, start=1):
         batch = [r for r in page.records if _at_or_after(r, key, ctx.start)]
         newest.observe(batch)
         yield batch
-        if count % LEADS_PAGES_PER_STATE == 0:
+        if count % LEADS_PAGES_PER_STATE == 0 and not frozen:
             yield Checkpoint(newest.value, _lead_offset(ctx, page, newest.value))
-    yield Checkpoint(newest.value)
+    if frozen:
+        LOGGER.warning(
+            "%s: leads may have been left unread; the bookmark stays at the "
+            "newest lead emitted before them",
+            ctx.label,
+        )
+    yield Checkpoint(frozen[0] if frozen else newest.value)
 
 
 def _lead_query(lower: datetime | None) -> dict:
@@ -176,7 +214,7 @@ def read_tasks(ctx: ReadContext) -> Iterator[Item]:
     date_updated, so they come by date_created and the bookmark is saved at
     the end."""
     key = ctx.stream.replication_key
-    newest = Newest(key, ctx.sync_started_at)
+    newest, gaps = Newest(key, ctx.sync_started_at), Gaps(ctx.label)
     updated_since = format_filter(ctx.start)
 
     def query_at(lower: datetime | None) -> dict:
@@ -197,11 +235,12 @@ def read_tasks(ctx: ReadContext) -> Iterator[Item]:
         version_of=lambda r: r.get(key),
         limit=ctx.page_size,
         label=ctx.label,
+        on_gap=gaps,
     )
     for page in pages:
         newest.observe(page.records)
         yield page.records
-    yield Checkpoint(newest.value)
+    yield Checkpoint(gaps.bookmark(newest.value))
 
 
 def read_event_log(ctx: ReadContext) -> Iterator[Item]:
@@ -209,15 +248,15 @@ def read_event_log(ctx: ReadContext) -> Iterator[Item]:
     when the walk completes, and never later than five minutes before the
     sync started."""
     key = ctx.stream.replication_key
-    newest = Newest(key, ctx.sync_started_at)
+    newest, gaps = Newest(key, ctx.sync_started_at), Gaps(ctx.label)
     params = {"date_updated__gte": format_filter(ctx.start)}
     for data in cursor_pages(
-        ctx.client, ctx.stream.path, params, ctx.page_size, ctx.label
+        ctx.client, ctx.stream.path, params, ctx.page_size, ctx.label, gaps
     ):
         newest.observe(data)
         yield data
 
-    if newest.value is None:
+    if gaps.bookmark(newest.value) is None:
         yield Checkpoint(None)
         return
     yield Checkpoint(min(newest.value, ctx.sync_started_at - EVENT_LOG_SETTLE))
@@ -240,7 +279,8 @@ def read_activities(ctx: ReadContext) -> Iterator[Item]:
     newest = [Newest(key, ctx.sync_started_at) for _ in windows]
     counts = [0] * len(windows)
     done = [False] * len(windows)
-    complete = 0
+    gaps = [False] * len(windows)
+    complete, stuck = 0, False
     bookmark = ctx.state_bookmark
 
     pages = fetch_windows(
@@ -253,6 +293,9 @@ def read_activities(ctx: ReadContext) -> Iterator[Item]:
         concurrency=ctx.config.concurrency,
     )
     for index, data in pages:
+        if data is GAP:
+            gaps[index] = True
+            continue
         if data is not None:
             newest[index].observe(data)
             counts[index] += len(data)
@@ -268,7 +311,16 @@ def read_activities(ctx: ReadContext) -> Iterator[Item]:
         done[index] = True
         complete_before = complete
         while complete < len(windows) and done[complete]:
-            bookmark = _later(bookmark, newest[complete].value)
+            if gaps[complete] and not stuck:
+                stuck = True
+                LOGGER.warning(
+                    "%s: window %s may have records left unread; the bookmark "
+                    "stays before it so the next run reads it again",
+                    ctx.label,
+                    windows[complete],
+                )
+            if not stuck:
+                bookmark = _later(bookmark, newest[complete].value)
             complete += 1
         if complete > complete_before:
             yield Checkpoint(bookmark)

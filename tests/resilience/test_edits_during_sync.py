@@ -221,15 +221,6 @@ def test_tasks_updated_and_deleted_while_paging_hide_no_other_task(
     assert current(emu, "task") <= delivered
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: when paging.get_page steps over a page after two 404 "
-    "'deleted' answers, or a page says has_more with no data and the query "
-    "ends (paging._query_pages), the window still completes, so "
-    "streams.read_activities moves the bookmark past the records never read; "
-    "the next run re-reads only the 1-day look-back, so older ones are lost "
-    "for good (the warning says only 'missing from this run')",
-)
 @pytest.mark.parametrize(
     ("fault", "times", "warning"),
     [
@@ -261,26 +252,12 @@ def test_an_activities_page_not_read_is_read_by_the_next_run(
     assert sorted(lost) == [], f"{len(lost)} lost for good"
 
 
-TASKS_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="BUG: tasks are read by date_created but bookmarked on the newest "
-    "date_updated seen (streams.read_tasks); when paging.keyset_pages ends "
-    "the query early (a has_more page with no data, or the last page stepped "
-    "over after two 404 'deleted'), the final Checkpoint still saves that "
-    "bookmark, so unread tasks updated before it are never read again",
-)
-
-
 @pytest.mark.parametrize(
     ("fault", "times", "nth", "warning"),
     [
-        pytest.param(
-            "empty_has_more", 1, 2, "has_more with an empty page", marks=TASKS_BUG
-        ),
+        ("empty_has_more", 1, 2, "has_more with an empty page"),
         ("not_found_deleted", 2, 2, "stepping over the page"),
-        pytest.param(
-            "not_found_deleted", 2, 3, "stepping over the page", marks=TASKS_BUG
-        ),
+        ("not_found_deleted", 2, 3, "stepping over the page"),
     ],
     ids=["empty-has-more", "deleted-twice-page-2", "deleted-twice-last-page"],
 )
@@ -312,13 +289,6 @@ def test_tasks_left_unread_by_a_lying_page_are_read_by_the_next_run(
     assert sorted(lost) == [], f"{len(lost)} lost for good"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: paging.cursor_pages ends the event-log walk on an empty page "
-    "(whatever has_more says) and streams.read_event_log then bookmarks the "
-    "newest event seen on page 1: the older events of the walk, never read, "
-    "are behind the bookmark for every later run",
-)
 def test_events_left_unread_by_an_empty_page_are_read_by_the_next_run(
     emulator_factory, tmp_path
 ):
