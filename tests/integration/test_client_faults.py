@@ -618,6 +618,21 @@ def test_every_request_is_timed_as_a_singer_metric(emu, clock, capfd):
     ]
 
 
+def test_a_proxy_named_in_the_environment_is_used(emu, clock, monkeypatch):
+    # The client reads proxy settings once per session instead of on every
+    # request; they must still be the environment's. The emulator serves as
+    # the proxy: requests for a closed port reach it only through it.
+    proxy = emu.base_url.split("/api/")[0]
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", proxy)
+    with make_client(emu, clock, base_url="http://localhost:9/api/v1/") as client:
+        body = client.get("user/")
+
+    assert body == users_body(emu)
+    assert sent(emu, "/api/v1/user/") == [("/api/v1/user/", "", 200)]
+
+
 def test_the_key_is_never_in_repr(emu, client):
     assert KEY not in repr(client)
 
