@@ -124,12 +124,18 @@ class Gaps:
 def read_custom_fields(ctx: ReadContext) -> Iterator[Item]:
     """Close returns the whole list; keep rows updated at or after the
     bookmark (>=: a row dated exactly at the bookmark may not have been
-    emitted yet)."""
+    emitted yet).
+
+    The first run (no bookmark yet) emits every definition, however old:
+    field definitions are a dimension that leads' `custom_fields` ids need,
+    and most predate any start_date. The original tap dropped them."""
     key = ctx.stream.replication_key
     newest, gaps = Newest(key, ctx.sync_started_at), Gaps(ctx.label)
     pages = offset_list(ctx.client, ctx.stream.path, ctx.page_size, ctx.label, gaps)
     for data in pages:
-        batch = [r for r in data if _at_or_after(r, key, ctx.start)]
+        batch = data
+        if ctx.state_bookmark is not None:
+            batch = [r for r in data if _at_or_after(r, key, ctx.state_bookmark)]
         newest.observe(batch)
         yield batch
     yield Checkpoint(gaps.bookmark(newest.value))

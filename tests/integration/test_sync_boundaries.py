@@ -238,3 +238,23 @@ def test_tasks_are_asked_for_every_type_since_the_bookmark_by_date_created(
     assert result.state["bookmarks"]["tasks"] == {
         "date_updated": "2024-04-24T00:00:00.000000Z"
     }
+
+
+def test_first_run_emits_custom_field_definitions_older_than_start_date(
+    emulator_factory,
+):
+    emu = emulator_factory(size="empty", now=NOW)
+    for record in emu.objects("custom_field_lead"):
+        emu.delete("custom_field_lead", record["id"])
+    add(emu, "custom_field_lead", "cf_old", date_updated="2019-06-01T00:00:00Z")
+    add(emu, "custom_field_lead", "cf_new", date_updated="2024-04-30T10:00:00Z")
+    config = make_config(emu, "2024-01-01T00:00:00Z")
+
+    first = sync(emu, config=config, catalog=catalog_of("custom_fields"))
+    second = sync(emu, first.state, config=config, catalog=catalog_of("custom_fields"))
+
+    assert sorted(first.ids("custom_fields")) == ["cf_new", "cf_old"]
+    assert second.ids("custom_fields") == ["cf_new"]
+    assert second.state["bookmarks"]["custom_fields"] == {
+        "date_updated": "2024-04-30T10:00:00.000000Z"
+    }
