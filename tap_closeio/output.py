@@ -13,7 +13,8 @@ from typing import TextIO
 # NB: singer-python's write_message uses simplejson and flushes every line,
 # which is about half the speed of stdlib json with a buffered stream. The
 # message shapes (key order included) are the ones singer-python writes.
-_dumps = json.JSONEncoder(separators=(",", ":")).encode
+# Records come from parsed JSON and cannot hold a cycle: no cycle check.
+_dumps = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
 
 
 class SingerWriter:

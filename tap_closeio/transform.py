@@ -48,7 +48,9 @@ DATE_OR_TEXT_FIELDS: dict[str, tuple[str, ...]] = {
 LEAD_CUSTOM_PREFIX = "custom."
 EVENT_JSON_FIELDS = ("data", "previous_data")
 
-_encode_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_encode_json = json.JSONEncoder(
+    separators=(",", ":"), ensure_ascii=False, check_circular=False
+).encode
 
 
 def make_transformer(
