@@ -95,6 +95,73 @@ def _step_over(
     return {"data": [], "has_more": True, "stepped_over": True}
 
 
+class _Box:
+    """The answer to one request made ahead."""
+
+    def __init__(self, key: object) -> None:
+        self.key = key
+        self.done = threading.Event()
+        self.value: dict | None = None
+        self.error: BaseException | None = None
+
+
+class PageAhead:
+    """Asks for a sequential pager's next page in a worker thread while the
+    caller works on the current one, so Close's answer time overlaps the
+    tap's CPU (leads, tasks, event log, lists). The worker makes exactly the
+    request the pager would make next, and only one at a time; `take` hands
+    out its answer (or raises its error) where the pager would have asked."""
+
+    def __init__(self, label: str) -> None:
+        self._label = label
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._pending: _Box | None = None
+
+    def start(self, key: object, fetch: Callable[[], dict]) -> None:
+        """Begin the request identified by `key` (its parameters)."""
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._serve, name=f"{self._label} ahead", daemon=True
+            )
+            self._thread.start()
+        self._pending = _Box(key)
+        self._jobs.put((fetch, self._pending))
+
+    def take(self, key: object, fetch: Callable[[], dict]) -> dict:
+        """The answer to the request identified by `key`: the one made
+        ahead when it is that request, else made now."""
+        box, self._pending = self._pending, None
+        if box is not None:
+            box.done.wait()  # one request at a time, even when not this one
+        if box is None or box.key != key:
+            return fetch()
+        if box.error is not None:
+            raise box.error
+        return box.value
+
+    def close(self) -> None:
+        """Wait for the request made ahead, if any, and end the worker: a
+        pager that is done leaves no request of its own behind."""
+        self._pending = None
+        if self._thread is not None:
+            self._jobs.put(None)
+            self._thread.join()
+            self._thread = None
+
+    def _serve(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            fetch, box = job
+            try:
+                box.value = fetch()
+            except BaseException as exc:  # raised in the pager by take()
+                box.error = exc
+            box.done.set()
+
+
 def offset_pages(
     client,
     path: str,
@@ -108,10 +175,24 @@ def offset_pages(
     SkipCapError (from the client) when Close's max_skip is reached. Calls
     `on_gap` when records may have been left unread (here and in every
     pager below), so the caller keeps its bookmark where it was."""
-    steps, previous = StepOvers(), None
+    steps, ahead = StepOvers(), PageAhead(label)
+    try:
+        yield from _offset_pages(
+            client, path, params, limit, label, skip, on_gap, steps, ahead
+        )
+    finally:
+        ahead.close()
+
+
+def _offset_pages(
+    client, path, params, limit, label, skip, on_gap, steps, ahead
+) -> Iterator[list[dict]]:
+    previous = None
     while True:
         query = {**params, "_skip": skip, "_limit": limit}
-        body = get_page(client, path, query, label, steps)
+        body = ahead.take(
+            query, lambda query=query: get_page(client, path, query, label, steps)
+        )
         data = body.get("data") or []
         LOGGER.debug("%s: %s records at _skip=%s", label, len(data), skip)
 
@@ -125,9 +206,14 @@ def offset_pages(
             on_gap()
             return
         previous = ids
+        more = bool(body.get("has_more"))
         if data:
+            if more:
+                _ask_ahead(
+                    ahead, client, path, params, skip + limit, limit, label, steps
+                )
             yield data
-        if not body.get("has_more"):
+        if not more:
             return
         if body.get("stepped_over"):
             on_gap()
@@ -141,6 +227,11 @@ def offset_pages(
             on_gap()
             return
         skip += limit
+
+
+def _ask_ahead(ahead, client, path, params, skip, limit, label, steps) -> None:
+    query = {**params, "_skip": skip, "_limit": limit}
+    ahead.start(query, lambda: get_page(client, path, query, label, steps))
 
 
 def offset_list(
@@ -165,9 +256,19 @@ def cursor_pages(
     on_gap: Gap = _no_gap,
 ) -> Iterator[list[dict]]:
     """Yield the data of each page of a cursor walk (`/event/`)."""
+    ahead = PageAhead(label)
+    try:
+        yield from _cursor_pages(client, path, params, limit, label, on_gap, ahead)
+    finally:
+        ahead.close()
+
+
+def _cursor_pages(client, path, params, limit, label, on_gap, ahead):
     query = {**params, "_limit": limit}
     while True:
-        body = get_page(client, path, query, label)
+        body = ahead.take(
+            query, lambda query=query: get_page(client, path, query, label)
+        )
         data = body.get("data") or []
         LOGGER.debug("%s: %s records", label, len(data))
 
@@ -180,15 +281,16 @@ def cursor_pages(
                 )
                 on_gap()
             return
-        yield data
-
         cursor = body.get("cursor_next")
         if not cursor:
+            yield data
             return
         # Close docs (event log): with _cursor, resend every filter except
         # date_updated*, which the cursor already carries.
         query = {k: v for k, v in params.items() if not k.startswith("date_updated")}
         query.update({"_cursor": cursor, "_limit": limit})
+        ahead.start(query, lambda query=query: get_page(client, path, query, label))
+        yield data
 
 
 # --- Keyset paging: leads and tasks ------------------------------------------
@@ -228,13 +330,53 @@ def keyset_pages(
     de-duplicated by (id, version_of) within one key. A resumed query
     passes the records a past run saw at `skip` (`seen_at_skip`), so a
     result that moved meanwhile is noticed and the key read again."""
+    ahead = PageAhead(label)
+    try:
+        yield from _keyset_pages(
+            client,
+            path,
+            query_at,
+            key_of,
+            version_of,
+            limit,
+            label,
+            lower,
+            skip,
+            seen_at_skip,
+            on_gap,
+            ahead,
+        )
+    finally:
+        ahead.close()
+
+
+def _keyset_pages(
+    client,
+    path,
+    query_at,
+    key_of,
+    version_of,
+    limit,
+    label,
+    lower,
+    skip,
+    seen_at_skip,
+    on_gap,
+    ahead,
+) -> Iterator[KeysetPage]:
     overlap = min(KEYSET_OVERLAP, limit // 2)
     tail = [tuple(ident) for ident in seen_at_skip or []] if skip else []
     seen: set[tuple] = set(tail)
     rereads, steps, stale = 0, StepOvers(), 0
+
+    def fetch(params: dict, skip: int, lower: datetime | None) -> dict:
+        return _keyset_page(client, path, params, skip, limit, label, lower, steps)
+
     while True:
         params = query_at(lower)
-        body = _keyset_page(client, path, params, skip, limit, label, lower, steps)
+        body = ahead.take(
+            (params, skip), lambda p=params, k=skip, w=lower: fetch(p, k, w)
+        )
         data = body.get("data") or []
         LOGGER.debug("%s: %s records at key %s _skip=%s", label, len(data), lower, skip)
 
@@ -297,6 +439,11 @@ def keyset_pages(
             tail = same_key[-overlap:] if skip else []
 
         more = bool(body.get("has_more"))
+        if more:
+            params = query_at(lower)
+            ahead.start(
+                (params, skip), lambda p=params, k=skip, w=lower: fetch(p, k, w)
+            )
         yield KeysetPage(
             fresh, query_at(lower), skip if more else 0, tail if more else []
         )

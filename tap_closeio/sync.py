@@ -3,6 +3,7 @@ messages, bookmarks and resume offsets."""
 
 import logging
 from collections.abc import Callable, Mapping
+from contextlib import closing
 from datetime import datetime, timezone
 from typing import TextIO
 
@@ -171,8 +172,11 @@ class _StreamRun:
 
     def _consume(self, ctx: ReadContext, transform: Callable[[dict], dict]) -> None:
         name = self.stream.name
-        with metrics.record_counter(name) as counter:
-            for item in self.stream.reader(ctx):
+        # NB: closing, so a reader stopped by an error ends its pagers (and
+        # their requests made ahead) here, not whenever it is collected.
+        items = self.stream.reader(ctx)
+        with metrics.record_counter(name) as counter, closing(items):
+            for item in items:
                 if isinstance(item, Checkpoint):
                     self._checkpoint(item)
                     continue
