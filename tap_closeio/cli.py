@@ -8,6 +8,7 @@ import os
 import sys
 import traceback
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
 from typing import Any
 
 import singer
@@ -126,7 +127,11 @@ def _test_connection(config: Config) -> int:
         try:
             client.get("me/", {"_fields": "id"})
         except TapError as exc:
-            LOGGER.critical("Cannot connect to Close at %s: %s", config.base_url, exc)
+            LOGGER.critical(
+                "Connection check against Close at %s failed: %s",
+                config.base_url,
+                exc,
+            )
             return 1
     _write(f"OK: Close at {config.base_url} accepted the API key.\n")
     return 0
@@ -142,7 +147,7 @@ def _discover(client: CloseClient, config: Config) -> int:
 
 def _sync(client: CloseClient, config: Config, args: argparse.Namespace) -> int:
     catalog = _load_catalog(args.catalog, args.properties)
-    state = _load_state(args.state)
+    state = _load_state(args.state, datetime.now(timezone.utc))
 
     from tap_closeio import sync
 
@@ -165,12 +170,29 @@ def _load_catalog(catalog_path: str | None, properties_path: str | None) -> dict
     return catalog
 
 
-def _load_state(path: str | None) -> dict:
+def _load_state(path: str | None, now: datetime) -> dict:
     if not path:
         return {}
     state = read_json_file(path, "state", StateError)
     if not isinstance(state, dict):
         raise StateError(f"The state file {path} must hold a JSON object.")
+
+    # NB: a whole STATE message saved as the state file (easy to do by hand
+    # from the tap's output) would otherwise read as "no bookmarks at all".
+    if state.get("type") == "STATE" and isinstance(state.get("value"), dict):
+        LOGGER.warning(
+            "The state file %s holds a whole STATE message; using its value", path
+        )
+        state = state["value"]
+
+    from tap_closeio.state import validate_state
+    from tap_closeio.streams import STREAMS
+
+    keys = {stream.name: stream.replication_key for stream in STREAMS}
+    try:
+        validate_state(state, keys, now=now)
+    except StateError as exc:
+        raise StateError(f"The state file {path}: {exc}") from None
     return state
 
 
@@ -187,6 +209,13 @@ def read_json_file(path: str, what: str, error: type[TapError]) -> Any:
     except OSError as exc:
         raise error(f"Cannot read the {what} file {path}: {exc.strerror}.") from None
 
+    if not text.strip():
+        # NB: the usual cause is a shell redirect that truncated the file
+        # before a failed run wrote anything into it.
+        raise error(
+            f"The {what} file {path} is empty: restore it from a backup, or "
+            f"remove the flag to start without it."
+        )
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:

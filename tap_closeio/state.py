@@ -7,12 +7,14 @@ import hashlib
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from tap_closeio.errors import StateError
 from tap_closeio.timeutil import format_bookmark, parse_datetime
 
 LOGGER = logging.getLogger(__name__)
+
+FUTURE_BOOKMARK_SLACK = timedelta(days=1)
 
 
 def query_fingerprint(path: str, params: Mapping[str, object]) -> str:
@@ -23,10 +25,17 @@ def query_fingerprint(path: str, params: Mapping[str, object]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def validate_state(state: object, replication_keys: Mapping[str, str]) -> None:
+def validate_state(
+    state: object,
+    replication_keys: Mapping[str, str],
+    *,
+    now: datetime | None = None,
+) -> None:
     """Raise StateError naming the problem when `state` has the wrong shape.
     `replication_keys` maps each known stream to its replication key; the
-    bookmarks of other streams are not inspected."""
+    bookmarks of other streams are not inspected. With `now`, a bookmark more
+    than a day after it is refused: the tap never writes one, and it would
+    hide every record until then."""
     if not isinstance(state, dict):
         raise StateError(f"state must be a JSON object, got {type(state).__name__}")
 
@@ -38,28 +47,55 @@ def validate_state(state: object, replication_keys: Mapping[str, str]) -> None:
     if not isinstance(bookmarks, dict):
         raise StateError("state: bookmarks must be an object of streams")
     for stream, key in replication_keys.items():
-        _validate_stream_bookmarks(stream, key, bookmarks.get(stream))
+        _validate_stream_bookmarks(stream, key, bookmarks.get(stream), now)
 
 
-def _validate_stream_bookmarks(stream: str, key: str, entry: object) -> None:
+def _validate_stream_bookmarks(
+    stream: str, key: str, entry: object, now: datetime | None
+) -> None:
     if entry is None:
         return
     if not isinstance(entry, dict):
         raise StateError(f"state: bookmarks.{stream} must be an object")
 
     value = entry.get(key)
-    if value is not None:
-        try:
-            parse_datetime(value)
-        except ValueError as exc:
-            raise StateError(
-                f"state: bookmarks.{stream}.{key} is not an ISO 8601 "
-                f"date-time: {value!r}"
-            ) from exc
+    if value is None:
+        _warn_about_other_keys(stream, key, entry)
+    else:
+        _validate_bookmark(stream, key, value, now)
 
     offset = entry.get("offset")
     if offset is not None and not isinstance(offset, dict):
         raise StateError(f"state: bookmarks.{stream}.offset must be an object")
+
+
+def _validate_bookmark(stream: str, key: str, value: object, now) -> None:
+    try:
+        moment = parse_datetime(value)
+    except ValueError as exc:
+        raise StateError(
+            f"state: bookmarks.{stream}.{key} is not an ISO 8601 date-time: {value!r}"
+        ) from exc
+
+    # A day of slack allows for a state written on a machine whose clock ran
+    # a little ahead.
+    if now is not None and moment > now + FUTURE_BOOKMARK_SLACK:
+        raise StateError(
+            f"state: bookmarks.{stream}.{key} is {value!r}, in the future: no "
+            f"record before it would ever sync. Fix or remove that bookmark."
+        )
+
+
+def _warn_about_other_keys(stream: str, key: str, entry: dict) -> None:
+    others = sorted(k for k in entry if k != "offset")
+    if others:
+        LOGGER.warning(
+            "state: bookmarks.%s has no %r (found %s); %s syncs from start_date",
+            stream,
+            key,
+            ", ".join(others),
+            stream,
+        )
 
 
 def stream_order(

@@ -81,7 +81,13 @@ def _selection(catalog: dict | None) -> dict[str, set[str] | None]:
         return {stream.name: None for stream in STREAMS}
     from tap_closeio.discovery import selected_streams
 
-    return selected_streams(catalog)
+    selection = selected_streams(catalog)
+    if not selection:
+        LOGGER.warning(
+            "The catalog selects no stream, so nothing is synced: mark streams "
+            '"selected": true in their metadata (breadcrumb [])'
+        )
+    return selection
 
 
 class _StreamRun:

@@ -66,7 +66,7 @@ def test_a_missing_config_file_is_one_critical_line(tmp_path):
     ("text", "problem"),
     [
         ('{"api_key": "x",', "is not valid JSON"),
-        ("", "is not valid JSON"),
+        ("", "is empty"),
         ('["api_key"]', "must hold a JSON object"),
         ("null", "must hold a JSON object"),
     ],
@@ -229,3 +229,45 @@ def test_the_console_script_is_installed():
     result = subprocess.run([script, "--version"], capture_output=True, text=True)
 
     assert result.stdout == f"tap-closeio {__version__}\n"
+
+
+def test_an_empty_state_file_is_refused_not_read_as_no_state(tmp_path, config_path):
+    # What `tap ... > state.json` leaves behind when the run fails at once.
+    state = write(tmp_path, "state.json", "")
+
+    result = run_tap("--config", config_path, "--state", state)
+
+    assert_one_critical_line(result, f"The state file {state} is empty")
+
+
+def test_a_bad_bookmark_names_the_state_file(tmp_path, config_path):
+    bookmarks = {"leads": {"date_updated": "yesterday"}}
+    state = write(tmp_path, "state.json", json.dumps({"bookmarks": bookmarks}))
+
+    result = run_tap("--config", config_path, "--state", state)
+
+    assert_one_critical_line(
+        result,
+        f"The state file {state}: state: bookmarks.leads.date_updated is not an "
+        "ISO 8601 date-time: 'yesterday'",
+    )
+
+
+def test_a_future_bookmark_is_refused(tmp_path, config_path):
+    bookmarks = {"tasks": {"date_updated": "2999-01-01T00:00:00Z"}}
+    state = write(tmp_path, "state.json", json.dumps({"bookmarks": bookmarks}))
+
+    result = run_tap("--config", config_path, "--state", state)
+
+    assert_one_critical_line(result, "bookmarks.tasks.date_updated", "in the future")
+
+
+def test_a_whole_state_message_saved_as_the_state_file_is_unwrapped(tmp_path):
+    from datetime import datetime, timezone
+
+    from tap_closeio.cli import _load_state
+
+    value = {"bookmarks": {"leads": {"date_updated": "2024-04-30T10:00:00Z"}}}
+    path = write(tmp_path, "state.json", json.dumps({"type": "STATE", "value": value}))
+
+    assert _load_state(path, datetime(2024, 5, 1, tzinfo=timezone.utc)) == value

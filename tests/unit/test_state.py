@@ -145,3 +145,32 @@ def test_unknown_currently_syncing_warns_and_starts_from_the_first(caplog):
 
 def test_currently_syncing_a_deselected_stream_keeps_the_order():
     assert stream_order(["leads", "users"], "tasks", ORDER) == ["leads", "users"]
+
+
+NOW = datetime(2024, 5, 1, 12, tzinfo=UTC)
+
+
+def test_a_bookmark_in_the_future_is_refused_when_now_is_known():
+    state = {"bookmarks": {"leads": {"date_updated": "2099-01-01T00:00:00Z"}}}
+
+    with pytest.raises(StateError, match=r"bookmarks.leads.date_updated .* future"):
+        validate_state(state, KEYS, now=NOW)
+    validate_state(state, KEYS)
+
+
+def test_a_bookmark_less_than_a_day_ahead_is_accepted():
+    state = {"bookmarks": {"leads": {"date_updated": "2024-05-02T11:00:00Z"}}}
+
+    validate_state(state, KEYS, now=NOW)
+
+
+def test_a_bookmark_under_another_key_is_warned_about(caplog):
+    state = {"bookmarks": {"leads": {"updated_at": "2024-01-01T00:00:00Z"}}}
+
+    with caplog.at_level(logging.WARNING, logger="tap_closeio.state"):
+        validate_state(state, KEYS, now=NOW)
+
+    assert [r.getMessage() for r in caplog.records] == [
+        "state: bookmarks.leads has no 'date_updated' (found updated_at); "
+        "leads syncs from start_date"
+    ]
