@@ -83,8 +83,8 @@ def test_connection_test_says_why_a_wrong_key_fails(emu):
     assert result.stdout == ""
     critical = [line for line in result.stderr.splitlines() if "CRITICAL" in line]
     assert critical == [
-        f"CRITICAL Cannot connect to Close at {emu.base_url}: Close refused the API "
-        "key (HTTP 401 on GET /me/); check 'api_key' in the config: it is wrong, "
+        f"CRITICAL Connection check against Close at {emu.base_url} failed: Close "
+        "refused the API key (HTTP 401 on GET /me/); check 'api_key' in the config: it is wrong, "
         "revoked or for another organisation."
     ]
     assert [r.status for r in emu.requests] == [401]
@@ -101,8 +101,8 @@ def test_connection_test_says_why_nothing_answers(tmp_path):
 
     assert result.returncode == 1
     assert result.stderr.splitlines()[-1] == (
-        "CRITICAL Cannot connect to Close at http://127.0.0.1:9/api/v1/: "
-        "Connection to Close failed on GET /me/ (ConnectionError) "
+        "CRITICAL Connection check against Close at http://127.0.0.1:9/api/v1/ "
+        "failed: Connection to Close failed on GET /me/ (ConnectionError) "
         "(gave up after 2 attempts)"
     )
 
