@@ -84,8 +84,8 @@ def test_connection_test_says_why_a_wrong_key_fails(emu):
     critical = [line for line in result.stderr.splitlines() if "CRITICAL" in line]
     assert critical == [
         f"CRITICAL Connection check against Close at {emu.base_url} failed: Close "
-        "refused the API key (HTTP 401 on GET /me/); check 'api_key' in the config: it is wrong, "
-        "revoked or for another organisation."
+        "refused the API key (HTTP 401 on GET /me/); check 'api_key' in the "
+        "config: it is wrong, revoked or for another organisation."
     ]
     assert [r.status for r in emu.requests] == [401]
 
