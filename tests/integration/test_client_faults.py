@@ -318,6 +318,28 @@ def test_requests_in_flight_elsewhere_are_kept_in_reserve(emu, client, clock):
     assert clock.sleeps == [2.0]
 
 
+def test_threads_that_sent_before_are_kept_in_reserve_between_requests(
+    emu, client, clock
+):
+    user_id = emu.objects("user")[0]["id"]
+    held = emu.add_fault(f"/api/v1/user/{user_id}/", kind="delay", seconds=0.5)
+    other = threading.Thread(target=client.get, args=(f"user/{user_id}/",))
+    other.start()
+    wait_until(lambda: held.fired == 1)
+    client.get("task/", {"_type": "all"})  # another group: not a sender here
+    client.get("user/")  # two requests of the group were in flight at once
+    other.join()
+
+    # Nothing else is in flight now, but the other thread may send again
+    # before it reads an answer: one request left is its reserve.
+    headers = {"RateLimit": "limit=10, remaining=1, reset=2"}
+    emu.add_fault("/api/v1/user/", kind="status", status=200, body={}, headers=headers)
+    client.get("user/")
+    client.get("user/")
+
+    assert clock.sleeps == [2.0]
+
+
 def test_a_budget_left_for_requests_in_flight_waits_its_reset_not_the_floor(
     emu, client, clock
 ):
