@@ -517,6 +517,7 @@ class _Query:
     start: datetime
     end: datetime | None
     exclude: frozenset = frozenset()
+    splits: int = 0  # times the rest may still be cut into parts
 
 
 def _query_pages(
@@ -648,6 +649,13 @@ def _narrow(query: _Query, seen: _Seen, label: str) -> list[_Query]:
 # every worker busy, few enough that sparse parts cost few extra requests.
 PAGES_PER_PART = 3
 
+# A window's rest is cut into parts after its first page, and each part's
+# rest once more after the part's own first page. NB: parts are sized by the
+# density of the window's first (newest) page, and Close's data is not evenly
+# spread: with one cut the newest window's last part still ran 13 pages one
+# after another (bench/RESULTS.md).
+WINDOW_SPLITS = 2
+
 
 def _split_rest(query: _Query, seen: _Seen, most: int) -> list[_Query]:
     """The unread rest of `query` after its first page, cut into up to `most`
@@ -672,8 +680,9 @@ def _split_rest(query: _Query, seen: _Seen, most: int) -> list[_Query]:
         {floor_to_second(rest.start + length * n / count) for n in range(count)}
     )
     cuts = [max(cut, rest.start) for cut in cuts] + [rest.end]
+    splits = max(0, query.splits - 1)
     return [
-        _Query(low, high, rest.exclude)
+        _Query(low, high, rest.exclude, splits)
         for low, high in zip(cuts, cuts[1:], strict=False)
         if high > low
     ]
@@ -698,7 +707,6 @@ class _Task:
     rank: tuple
     window: int = field(compare=False)
     query: _Query = field(compare=False)
-    may_split: bool = field(compare=False)
 
 
 def fetch_windows(
@@ -720,7 +728,7 @@ def fetch_windows(
     windows are read one after the other, in order."""
     pool = _WindowPool(client, path, key, limit, label, max(1, concurrency))
     outstanding = [1] * len(windows)
-    pool.start([_Query(w.start, w.end) for w in windows])
+    pool.start([_Query(w.start, w.end, splits=WINDOW_SPLITS) for w in windows])
     try:
         remaining = len(windows)
         while remaining:
@@ -762,7 +770,7 @@ class _WindowPool:
 
     def start(self, queries: list[_Query]) -> None:
         for index, query in enumerate(queries):
-            self._submit(index, query, may_split=True)
+            self._submit(index, query)
         for thread in self.threads:
             thread.start()
 
@@ -771,8 +779,8 @@ class _WindowPool:
         for thread in self.threads:
             thread.join()
 
-    def _submit(self, index: int, query: _Query, may_split: bool) -> None:
-        self.tasks.put(_Task((index, next(self.sequence)), index, query, may_split))
+    def _submit(self, index: int, query: _Query) -> None:
+        self.tasks.put(_Task((index, next(self.sequence)), index, query))
 
     def _put(self, item: tuple) -> None:
         while not self.halt.is_set():
@@ -800,7 +808,7 @@ class _WindowPool:
                     return
 
     def _run(self, task: _Task) -> None:
-        split_into = self.split_into if task.may_split else 1
+        split_into = self.split_into if task.query.splits else 1
         label = f"{self.label} {Window(task.query.start, task.query.end)}"
         pages = _query_pages(
             self.client,
@@ -825,5 +833,5 @@ class _WindowPool:
         if rest:
             self._put(("more", task.window, len(rest)))
             for query in rest:
-                self._submit(task.window, query, may_split=False)
+                self._submit(task.window, query)
         self._put(("done", task.window, None))
