@@ -36,7 +36,7 @@ def test_minimal_config_takes_every_default():
     assert config.activities_window_seconds == 86400
     assert config.user_agent is None
     assert config.base_url == "https://api.close.com/api/v1/"
-    assert config.concurrency == 4
+    assert config.concurrency == 6
     assert config.request_timeout == 30.0
 
 
@@ -194,7 +194,7 @@ def test_a_base_url_carrying_credentials_is_refused_without_echoing_them():
 # --- concurrency and request_timeout -------------------------------------------
 
 
-@pytest.mark.parametrize(("value", "expected"), [(1, 1), ("8", 8), (None, 4)])
+@pytest.mark.parametrize(("value", "expected"), [(1, 1), ("8", 8), (None, 6)])
 def test_concurrency_is_a_whole_number_of_at_least_one(value, expected):
     assert config_with(concurrency=value).concurrency == expected
 
