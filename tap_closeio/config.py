@@ -240,7 +240,8 @@ def _base_url(value: Any) -> str:
     if parts.username or parts.password or parts.query or parts.fragment:
         raise ConfigError(
             f"Config 'base_url' must not carry credentials, a query or a "
-            f"fragment: {parts.scheme}://{parts.hostname}{parts.path}"
+            f"fragment: {parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+            f"{parts.path}"
         )
 
     # The key travels in every request's Authorization header: plain http

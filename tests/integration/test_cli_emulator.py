@@ -266,3 +266,14 @@ def test_the_key_never_appears_on_any_error_path(emu, tmp_path):
     # A 403 on one stream is a warning and the run goes on (issue 4).
     expected = [(name, 0 if name.startswith("403") else 1) for name, _ in outcomes]
     assert outcomes == expected
+
+
+def test_connection_test_needs_no_start_date(emu):
+    env = env_for(emu)
+    del env["TAP_CLOSEIO_START_DATE"]
+
+    result = run_tap("--test", env=env)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"OK: Close at {emu.base_url} accepted the API key.\n"
+    assert [(r.path, r.status) for r in emu.requests] == [("/api/v1/me/", 200)]

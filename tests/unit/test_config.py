@@ -288,3 +288,10 @@ def test_every_setting_has_an_env_var_named_after_it():
         "TAP_CLOSEIO_CONCURRENCY",
         "TAP_CLOSEIO_REQUEST_TIMEOUT",
     ]
+
+
+def test_the_credentials_message_keeps_the_port():
+    with pytest.raises(ConfigError) as raised:
+        config_with(base_url=f"http://{KEY}:@127.0.0.1:8765/api/v1/")
+
+    assert str(raised.value).endswith(": http://127.0.0.1:8765/api/v1/")
