@@ -44,11 +44,17 @@ DEFAULT_USER_AGENT = f"tap-closeio/{__version__}"
 # `reset` values), so a 429 that names no wait gets the official client's 2 s.
 DEFAULT_RATE_LIMIT_WAIT = 2.0
 
-# Floor for every rate-limit wait. Close reports `reset` as a decimal that can
+# Floor for the wait after a 429. Close reports `reset` as a decimal that can
 # be 0 or a few ms (close-api.md section 3); sleeping that little and asking
 # again is a busy loop against a budget that is still spent. A quarter second
 # costs little next to a request's own latency and lets the window roll over.
 MIN_RATE_LIMIT_WAIT = 0.25
+
+# Floor for the wait after a 200 that spent the budget (remaining 0). That
+# answer was served, so a `reset` of 0 costs at most one 429 and the wait
+# above; the quarter second here instead cost about 0.2 s of every 1.3 s
+# budget window in the latency-bound bench (bench/RESULTS.md).
+SPENT_BUDGET_FLOOR = 0.05
 
 _RATELIMIT_FIELD = re.compile(
     r"\b(limit|remaining|reset)\s*=\s*([0-9]*\.?[0-9]+)", re.I
@@ -406,7 +412,7 @@ class CloseClient:
         # ones in flight spend them and the window rolls over at `reset`, so
         # the wait is that, however short: waiting the floor there cost a
         # quarter second in most windows at concurrency 6 (bench/RESULTS.md).
-        floor = MIN_RATE_LIMIT_WAIT if budget.remaining <= 0 else 0.0
+        floor = SPENT_BUDGET_FLOOR if budget.remaining <= 0 else 0.0
         ready_at = self._monotonic() + max(budget.reset, floor)
 
         # Every other thread sending to this group may spend one request of

@@ -647,7 +647,10 @@ def _narrow(query: _Query, seen: _Seen, label: str) -> list[_Query]:
 
 # Pages one part of a split window is expected to hold: enough parts to keep
 # every worker busy, few enough that sparse parts cost few extra requests.
-PAGES_PER_PART = 3
+# Every part ends on a partial page: at 3 pages a part, and up to three parts
+# per worker, 20,000 activities took 245 requests where 203 hold them; at 6,
+# and one part per worker, 221 (bench/RESULTS.md).
+PAGES_PER_PART = 6
 
 # A window's rest is cut into parts after its first page, and each part's
 # rest once more after the part's own first page. NB: parts are sized by the
@@ -757,7 +760,8 @@ class _WindowPool:
     def __init__(self, client, path, key, limit, label, concurrency) -> None:
         self.client, self.path, self.key = client, path, key
         self.limit, self.label = limit, label
-        self.split_into = PAGES_PER_PART * concurrency if concurrency > 1 else 1
+        # A window is cut into at most one part per worker.
+        self.split_into = concurrency if concurrency > 1 else 1
         self.tasks: queue.PriorityQueue = queue.PriorityQueue()
         # Bounded, so workers wait for the writer instead of piling up pages.
         self.results: queue.Queue = queue.Queue(maxsize=4 * concurrency)
