@@ -18,6 +18,7 @@ setup(
         "requests~=2.32",
         "backoff~=2.2",
         "pendulum~=3.0",
+        "orjson~=3.10",
     ],
     extras_require={
         "test": [

@@ -1,7 +1,8 @@
 """The floor: the least work any tap must do for the same sync. It replays the
-requests the new tap made, parses each body with json and writes the new tap's
-output bytes; nothing else. With `"encode": true` in the plan it also encodes
-each object as a RECORD line instead of copying the tap's bytes.
+requests the new tap made, parses each body with the tap's own JSON reader
+(orjson, codec.py) and writes the new tap's output bytes; nothing else. With
+`"encode": true` in the plan it also encodes each object as a RECORD line
+with the tap's JSON writer instead of copying the tap's bytes.
 Run as a child: `python floor.py PLAN.json`."""
 
 import base64
@@ -12,8 +13,9 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
+from tap_closeio.codec import dumps, loads
+
 _local = threading.local()
-_dumps = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def _connection(host: str, port: int) -> http.client.HTTPConnection:
@@ -32,14 +34,14 @@ def _fetch(plan: dict, request: dict) -> int | bytes:
     payload = None if body is None else json.dumps(body).encode()
     connection.request(request["method"], request["target"], payload, plan["headers"])
     response = connection.getresponse()
-    data = json.loads(response.read())
+    data = loads(response.read())
     if response.status != 200:
         raise RuntimeError(f"{request['method']} {request['target']} -> {data}")
     if not plan.get("encode"):
         return len(data.get("data") or ())
     stream = request["target"]
     lines = [
-        _dumps({"type": "RECORD", "stream": stream, "record": record})
+        dumps({"type": "RECORD", "stream": stream, "record": record})
         for record in data.get("data") or ()
     ]
     return ("\n".join(lines) + "\n").encode() if lines else b""

@@ -17,7 +17,7 @@ from requests.structures import CaseInsensitiveDict
 from singer import metrics
 from singer.logger import get_logger
 
-from tap_closeio import __version__
+from tap_closeio import __version__, codec
 from tap_closeio.config import Config
 from tap_closeio.errors import (
     AccessDeniedError,
@@ -468,7 +468,7 @@ def _group_of(path: str) -> str:
 def _parse_body(method: str, path: str, response: requests.Response) -> dict:
     # NB: a 200 whose body was cut short reads as invalid JSON; repeat it.
     try:
-        body = response.json()
+        body = _read_json(response)
     except ValueError:
         raise RetryableError(
             f"Close answered {method} /{path} with a body that is not complete JSON"
@@ -482,9 +482,18 @@ def _parse_body(method: str, path: str, response: requests.Response) -> dict:
 
 def _json_or_none(response: requests.Response) -> Any:
     try:
-        return response.json()
+        return _read_json(response)
     except ValueError:
         return None
+
+
+def _read_json(response: requests.Response) -> Any:
+    try:
+        return codec.loads(response.content)
+    except ValueError:
+        # requests also reads a body in a charset other than UTF-8 that the
+        # headers name or that it detects.
+        return response.json()
 
 
 def parse_budget(headers: Mapping[str, str]) -> Budget:

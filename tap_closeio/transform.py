@@ -7,12 +7,11 @@ need work, and copies only the containers along those paths, so the object
 it is given is never changed.
 """
 
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
 
-from tap_closeio import timeutil
+from tap_closeio import codec, timeutil
 
 LOGGER = logging.getLogger(__name__)
 
@@ -48,9 +47,7 @@ DATE_OR_TEXT_FIELDS: dict[str, tuple[str, ...]] = {
 LEAD_CUSTOM_PREFIX = "custom."
 EVENT_JSON_FIELDS = ("data", "previous_data")
 
-_encode_json = json.JSONEncoder(
-    separators=(",", ":"), ensure_ascii=False, check_circular=False
-).encode
+_encode_json = codec.dumps_unicode
 
 
 def make_transformer(
