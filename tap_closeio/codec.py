@@ -17,6 +17,7 @@ differences are handled here, so that the output is what `json` would give:
 
 import codecs
 import json
+from json.encoder import encode_basestring_ascii as _escape_ascii
 from typing import Any
 
 import orjson
@@ -65,21 +66,13 @@ def dumps_unicode(value: Any) -> str:
 
 
 def _escape(error: UnicodeError) -> tuple[str, int]:
-    # Called once per run of non-ASCII characters, which in JSON text can only
-    # stand inside strings: write each as \\uXXXX, as a surrogate pair above
-    # U+FFFF, which is what json's ensure_ascii does.
+    # Called once per run of non-ASCII characters, which in JSON text stand
+    # only inside strings, so none needs more than json's own \uXXXX escape
+    # (a surrogate pair above U+FFFF).
     if not isinstance(error, UnicodeEncodeError):
         raise error
-    escaped = []
-    for char in error.object[error.start : error.end]:
-        code = ord(char)
-        if code > 0xFFFF:
-            code -= 0x10000
-            high, low = 0xD800 | code >> 10, 0xDC00 | code & 0x3FF
-            escaped.append(f"\\u{high:04x}\\u{low:04x}")
-        else:
-            escaped.append(f"\\u{code:04x}")
-    return "".join(escaped), error.end
+    run = error.object[error.start : error.end]
+    return _escape_ascii(run)[1:-1], error.end
 
 
 codecs.register_error(_ASCII_ERRORS, _escape)
