@@ -156,9 +156,29 @@ def _sync(client: CloseClient, config: Config, args: argparse.Namespace) -> int:
     state = _load_state(args.state, datetime.now(timezone.utc))
 
     from tap_closeio import sync
+    from tap_closeio.output import InlineOutput, Output
 
-    sync.run_sync(client, config, catalog, state)
+    output: Output = InlineOutput()
+    if config.output_process:
+        from tap_closeio.output_process import OutputProcess
+
+        output = OutputProcess()
+    try:
+        sync.run_sync(client, config, catalog, state, output=output)
+    except BaseException:
+        _close_after_failure(output)
+        raise
+    output.close()
     return 0
+
+
+def _close_after_failure(output) -> None:
+    # The run already failed: let what was written reach stdout, and report
+    # the first failure, not a second one from the output.
+    try:
+        output.close()
+    except (OSError, TapError):
+        pass
 
 
 def _load_catalog(catalog_path: str | None, properties_path: str | None) -> dict | None:

@@ -38,6 +38,7 @@ class Config:
     base_url: str = DEFAULT_BASE_URL  # [base_url], always ends with "/"
     concurrency: int = DEFAULT_CONCURRENCY  # [concurrency] requests in flight
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT_SECONDS  # [request_timeout]
+    output_process: bool = True  # [output_process]
 
     def __repr__(self) -> str:
         # NB: keeps the key out of tracebacks and debug logs.
@@ -45,7 +46,7 @@ class Config:
             f"Config(api_key='***', start_date={self.start_date.isoformat()}, "
             f"base_url={self.base_url!r}, date_window_days={self.date_window_days},"
             f" activities_window_seconds={self.activities_window_seconds},"
-            f" concurrency={self.concurrency})"
+            f" concurrency={self.concurrency}, output_process={self.output_process})"
         )
 
 
@@ -118,6 +119,13 @@ SETTINGS = (
         "Seconds to wait for Close to answer one request.",
         default=DEFAULT_REQUEST_TIMEOUT_SECONDS,
     ),
+    Setting(
+        "output_process",
+        "boolean",
+        "Transform and write records in a second process, so that a sync "
+        "uses two CPU cores; false keeps everything in one process.",
+        default=True,
+    ),
 )
 
 
@@ -144,6 +152,7 @@ def load_config(raw: Mapping[str, Any], env: Mapping[str, str]) -> Config:
         base_url=_base_url(values["base_url"]),
         concurrency=_concurrency(values["concurrency"]),
         request_timeout=_request_timeout(values["request_timeout"]),
+        output_process=_boolean("output_process", values["output_process"], True),
     )
 
 
@@ -287,3 +296,18 @@ def _request_timeout(value: Any) -> float:
             f"got {value!r}."
         )
     return seconds
+
+
+_TRUE_WORDS = ("true", "1", "yes", "on")
+_FALSE_WORDS = ("false", "0", "no", "off")
+
+
+def _boolean(name: str, value: Any, default: bool) -> bool:
+    # Words too: a TAP_CLOSEIO_* variable is always a string.
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE_WORDS + _FALSE_WORDS:
+        return value.strip().lower() in _TRUE_WORDS
+    raise ConfigError(f"Config {name!r} must be true or false, got {value!r}.")

@@ -26,6 +26,14 @@ class CatalogError(TapError):
     unknown stream."""
 
 
+# --- The tap's own parts. ----------------------------------------------------
+
+
+class OutputProcessError(TapError):
+    """The process that writes the records (output_process.py) stopped
+    before the run ended; what it wrote, it wrote whole."""
+
+
 # --- Errors from Close. -------------------------------------------------------
 
 

@@ -1,15 +1,21 @@
 """Writing Singer messages to stdout: one JSON line each, buffered, flushed at
 every STATE so a STATE never reaches the target before the records it covers.
 
+Two layers: `SingerWriter` writes messages it is given; an `Output` also
+turns Close objects into RECORDs (transform.py) on the way. `InlineOutput`
+does that in this process; `output_process.OutputProcess` hands it to a
+second process, so that a large sync uses two CPU cores.
+
 Main-thread-only by design: worker threads fetch pages, and only the sync
 loop on the main thread writes. Nothing here takes a lock.
 """
 
 import sys
 from collections.abc import Iterable
-from typing import TextIO
+from typing import Protocol, TextIO
 
 from tap_closeio.codec import dumps as _dumps
+from tap_closeio.transform import Transformer, make_transformer
 
 # NB: singer-python's write_message uses simplejson and flushes every line,
 # which is about half the speed of stdlib json with a buffered stream, and a
@@ -66,3 +72,63 @@ class SingerWriter:
             head = '{"type":"RECORD","stream":' + _dumps(stream) + ',"record":'
             self._record_heads[stream] = head
         return head
+
+
+class Output(Protocol):
+    """Where the sync loop sends its messages, in the order they must reach
+    the target. Records go in as Close sent them, transformed on the way."""
+
+    def add_stream(self, stream: str, schema: dict, selected: set[str] | None) -> None:
+        """Ready the transform of `stream`'s records (see make_transformer)."""
+
+    def write_schema(
+        self,
+        stream: str,
+        schema: dict,
+        key_properties: list[str],
+        bookmark_properties: list[str] | None = None,
+    ) -> None: ...
+
+    def write_records(
+        self, stream: str, records: list[dict], time_extracted: str
+    ) -> int:
+        """Transform and write `records`; returns how many."""
+
+    def write_state(self, value: dict) -> None: ...
+
+    def close(self) -> None:
+        """Everything written reaches stdout; raises if it could not."""
+
+
+class InlineOutput:
+    """An Output that transforms and writes in this process."""
+
+    def __init__(self, out: TextIO | None = None) -> None:
+        self._writer = SingerWriter(out)
+        self._transforms: dict[str, Transformer] = {}
+
+    def add_stream(self, stream: str, schema: dict, selected: set[str] | None) -> None:
+        self._transforms[stream] = make_transformer(stream, schema, selected)
+
+    def write_schema(
+        self,
+        stream: str,
+        schema: dict,
+        key_properties: list[str],
+        bookmark_properties: list[str] | None = None,
+    ) -> None:
+        self._writer.write_schema(stream, schema, key_properties, bookmark_properties)
+
+    def write_records(
+        self, stream: str, records: list[dict], time_extracted: str
+    ) -> int:
+        transform = self._transforms[stream]
+        return self._writer.write_records(
+            stream, map(transform, records), time_extracted
+        )
+
+    def write_state(self, value: dict) -> None:
+        self._writer.write_state(value)
+
+    def close(self) -> None:
+        self._writer.flush()

@@ -11,7 +11,7 @@ from singer import metrics
 
 from tap_closeio.config import Config
 from tap_closeio.errors import AccessDeniedError
-from tap_closeio.output import SingerWriter
+from tap_closeio.output import InlineOutput, Output
 from tap_closeio.schemas import load_schema
 from tap_closeio.state import SyncState, stream_order, validate_state
 from tap_closeio.streams import (
@@ -22,7 +22,6 @@ from tap_closeio.streams import (
     Stream,
 )
 from tap_closeio.timeutil import format_bookmark
-from tap_closeio.transform import make_transformer
 
 LOGGER = logging.getLogger(__name__)
 
@@ -43,9 +42,12 @@ def run_sync(
     out: TextIO | None = None,
     clock: Callable[[], datetime] = _utcnow,
     page_sizes: Mapping[str, int] | None = None,
+    output: Output | None = None,
 ) -> dict:
     """Sync every selected stream (all of them when `catalog` is None),
-    writing Singer messages to `out` (stdout), and return the final state.
+    writing Singer messages to `output` (by default, from this process to
+    `out` or stdout), and return the final state. The caller closes an
+    `output` it passes.
 
     `clock` stamps time_extracted; `page_sizes` overrides a stream's `_limit`
     (tests use tiny pages to reach Close's max_skip cheaply)."""
@@ -53,7 +55,7 @@ def run_sync(
     selection = _selection(catalog)
     sync_started_at = sync_started_at or clock()
     sync_state = SyncState(state)
-    writer = SingerWriter(out)
+    writer = output if output is not None else InlineOutput(out)
 
     names = [stream.name for stream in STREAMS if stream.name in selection]
     order = stream_order(names, sync_state.currently_syncing, list(REPLICATION_KEYS))
@@ -100,7 +102,7 @@ class _StreamRun:
         client,
         config: Config,
         sync_state: SyncState,
-        writer: SingerWriter,
+        writer: Output,
         sync_started_at: datetime,
         clock: Callable[[], datetime],
         page_size: int | None,
@@ -123,7 +125,7 @@ class _StreamRun:
         self.writer.write_state(self.state.value)
 
         schema = load_schema(stream.name)
-        transform = make_transformer(stream.name, schema, self.selected)
+        self.writer.add_stream(stream.name, schema, self.selected)
         self.writer.write_schema(
             stream.name,
             self._schema_for_output(schema),
@@ -139,7 +141,7 @@ class _StreamRun:
             ctx.state_bookmark and format_bookmark(ctx.state_bookmark),
         )
         try:
-            self._consume(ctx, transform)
+            self._consume(ctx)
         except AccessDeniedError as exc:
             LOGGER.warning(
                 "%s: Close refused access (%s); skipping this stream, the "
@@ -176,7 +178,7 @@ class _StreamRun:
             saved_offset=lambda fp: self.state.get_offset(stream.name, fp),
         )
 
-    def _consume(self, ctx: ReadContext, transform: Callable[[dict], dict]) -> None:
+    def _consume(self, ctx: ReadContext) -> None:
         name = self.stream.name
         # NB: closing, so a reader stopped by an error ends its pagers (and
         # their requests made ahead) here, not whenever it is collected.
@@ -191,7 +193,7 @@ class _StreamRun:
                 if not item:
                     continue
                 stamp = format_bookmark(self.clock())
-                written = self.writer.write_records(name, map(transform, item), stamp)
+                written = self.writer.write_records(name, item, stamp)
                 self.records += written
                 counter.increment(written)
 

@@ -287,6 +287,7 @@ def test_every_setting_has_an_env_var_named_after_it():
         "TAP_CLOSEIO_BASE_URL",
         "TAP_CLOSEIO_CONCURRENCY",
         "TAP_CLOSEIO_REQUEST_TIMEOUT",
+        "TAP_CLOSEIO_OUTPUT_PROCESS",
     ]
 
 
