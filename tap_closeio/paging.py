@@ -7,6 +7,7 @@ import logging
 import math
 import queue
 import threading
+import time
 from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -28,6 +29,12 @@ MAX_RESTARTS = 3
 
 # Pages in a row that bring no record not already read: Close is not paging.
 STALE_PAGES = 3
+
+# How the window pool decides how many of its workers may read at once
+# (_Gate): it looks at this process's CPU use over each SAMPLE_SECONDS.
+SAMPLE_SECONDS = 0.25
+BUSY_SHARE = 0.85  # of one core: the tap itself is the limit, read less at once
+IDLE_SHARE = 0.5  # below this, the tap waits on Close: read more at once
 
 
 def format_filter(moment: datetime) -> str:
@@ -753,6 +760,56 @@ def fetch_windows(
         pool.stop()
 
 
+class _Gate:
+    """How many workers may be reading a page at once: all of them while the
+    tap waits on Close, fewer while its own CPU is what limits the sync.
+
+    NB: the workers share one interpreter lock. Against a server that answers
+    in a millisecond or two, six workers that all have a page to parse only
+    contend for it: the bench's CPU-bound sync ran about a third slower with
+    six than with one (bench/RESULTS.md). Against Close's hundreds of
+    milliseconds the tap's CPU is mostly idle and all of them read."""
+
+    def __init__(
+        self,
+        most: int,
+        clock: Callable[[], float] = time.monotonic,
+        cpu: Callable[[], float] = time.process_time,
+    ) -> None:
+        self.most = self.limit = most
+        self.active = 0
+        self._clock, self._cpu = clock, cpu
+        self._changed = threading.Condition()
+        self._mark = (clock(), cpu())
+
+    def __enter__(self) -> None:
+        with self._changed:
+            self._adjust()
+            while self.active >= self.limit:
+                self._changed.wait()
+            self.active += 1
+
+    def __exit__(self, *_exc: object) -> None:
+        with self._changed:
+            self.active -= 1
+            self._changed.notify()
+
+    def _adjust(self) -> None:
+        now, used = self._clock(), self._cpu()
+        elapsed = now - self._mark[0]
+        if elapsed < SAMPLE_SECONDS:
+            return
+        share = (used - self._mark[1]) / elapsed
+        self._mark = (now, used)
+        if share >= BUSY_SHARE and self.limit > 1:
+            self.limit -= 1
+            LOGGER.debug("window pool: CPU %.0f%%, %s at once", 100 * share, self.limit)
+        elif share < IDLE_SHARE and self.limit < self.most:
+            self.limit += 1
+            LOGGER.debug("window pool: CPU %.0f%%, %s at once", 100 * share, self.limit)
+            self._changed.notify_all()
+
+
 class _WindowPool:
     """Worker threads reading window queries from a priority queue and
     handing pages to the caller through a bounded queue."""
@@ -762,6 +819,7 @@ class _WindowPool:
         self.limit, self.label = limit, label
         # A window is cut into at most one part per worker.
         self.split_into = concurrency if concurrency > 1 else 1
+        self.gate = _Gate(concurrency)
         self.tasks: queue.PriorityQueue = queue.PriorityQueue()
         # Bounded, so workers wait for the writer instead of piling up pages.
         self.results: queue.Queue = queue.Queue(maxsize=4 * concurrency)
@@ -826,7 +884,8 @@ class _WindowPool:
         )
         while True:
             try:
-                data = next(pages)
+                with self.gate:
+                    data = next(pages)
             except StopIteration as done:
                 rest = done.value
                 break

@@ -1,5 +1,7 @@
-"""Pure parts of paging: filter format, skip-cap narrowing, activity windows."""
+"""Pure parts of paging: filter format, skip-cap narrowing, activity windows,
+the window pool's gate."""
 
+import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -8,6 +10,7 @@ from tap_closeio.config import Config
 from tap_closeio.errors import SkipCapExhaustedError
 from tap_closeio.paging import (
     Window,
+    _Gate,
     _narrow,
     _Query,
     _Seen,
@@ -139,3 +142,98 @@ def test_no_split_without_a_known_order_or_an_upper_bound():
     assert _split_rest(window, seen_of(at(3), at(1), at(7)), most=4) == []
     assert _split_rest(window, seen_of(at(3), at(3)), most=4) == []
     assert _split_rest(_Query(at(0), None), seen_of(at(1), at(2)), most=4) == []
+
+
+class Meter:
+    """Stands in for the wall clock and the process's CPU clock."""
+
+    def __init__(self) -> None:
+        self.wall = 100.0
+        self.cpu = 5.0
+
+    def spend(self, seconds: float, cpu_share: float) -> None:
+        self.wall += seconds
+        self.cpu += seconds * cpu_share
+
+
+def gate_with(most: int) -> tuple[_Gate, Meter]:
+    meter = Meter()
+    return _Gate(most, clock=lambda: meter.wall, cpu=lambda: meter.cpu), meter
+
+
+def pass_through(gate: _Gate) -> None:
+    with gate:
+        pass
+
+
+def test_gate_reads_with_every_worker_while_the_tap_waits_on_close():
+    gate, meter = gate_with(6)
+
+    for _ in range(5):
+        meter.spend(0.3, cpu_share=0.1)
+        pass_through(gate)
+
+    assert gate.limit == 6
+
+
+def test_gate_lets_one_fewer_read_per_busy_sample_down_to_one():
+    gate, meter = gate_with(3)
+    limits = []
+
+    for _ in range(4):
+        meter.spend(0.3, cpu_share=0.95)
+        pass_through(gate)
+        limits.append(gate.limit)
+
+    assert limits == [2, 1, 1, 1]
+
+
+def test_gate_opens_again_when_the_cpu_goes_idle_up_to_the_concurrency():
+    gate, meter = gate_with(3)
+    meter.spend(0.3, cpu_share=1.0)
+    pass_through(gate)
+    meter.spend(0.3, cpu_share=1.0)
+    pass_through(gate)
+    limits = []
+
+    for _ in range(3):
+        meter.spend(0.3, cpu_share=0.2)
+        pass_through(gate)
+        limits.append(gate.limit)
+
+    assert limits == [2, 3, 3]
+
+
+def test_gate_holds_between_the_two_shares_and_within_a_sample():
+    gate, meter = gate_with(4)
+    meter.spend(0.3, cpu_share=0.9)
+    pass_through(gate)
+
+    meter.spend(0.3, cpu_share=0.7)  # between idle and busy: no change
+    pass_through(gate)
+    meter.spend(0.1, cpu_share=0.0)  # too short a sample to judge
+    pass_through(gate)
+
+    assert gate.limit == 3
+
+
+def test_gate_makes_a_worker_wait_until_a_reader_leaves():
+    gate, meter = gate_with(2)
+    meter.spend(0.3, cpu_share=1.0)
+    pass_through(gate)
+    assert gate.limit == 1
+    entered = threading.Event()
+
+    def second_reader() -> None:
+        with gate:
+            entered.set()
+
+    with gate:
+        waiter = threading.Thread(target=second_reader)
+        waiter.start()
+        assert not entered.wait(0.2)
+        assert gate.active == 1
+    waiter.join(5)
+
+    assert entered.is_set()
+    assert gate.active == 0
