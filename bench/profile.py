@@ -47,7 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     with hold_bench_lock(), Emulator(SEED, size, now, API_KEY) as emulator:
         setup = Setup(emulator, now, "profile")
         config = write_json(
-            "profile-config.json", setup.config(base_url=emulator.base_url)
+            "profile-config.json",
+            # NB: one process, so the profile sees the transform and the
+            # writing too (a profiler follows only the process it started).
+            setup.config(base_url=emulator.base_url, output_process=False),
         )
         catalog = discover_new_tap(config, "profile", streams)
         stats = WORK / ("profile.collapsed" if args.py_spy else "profile.pstats")
