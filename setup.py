@@ -16,6 +16,7 @@ setup(
     install_requires=[
         "singer-python~=6.8.0",
         "requests~=2.32",
+        "urllib3>=1.26,<3",
         "backoff~=2.2",
         "pendulum~=3.0",
         "orjson~=3.10",
