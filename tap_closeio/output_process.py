@@ -17,8 +17,8 @@ from the parent, over a pipe of its own making.
 """
 
 import logging
-import os
 import marshal
+import os
 import signal
 import struct
 import subprocess
@@ -45,13 +45,20 @@ class OutputProcess:
     """An Output whose transforming and writing happen in a child process."""
 
     def __init__(self) -> None:
+        # Started by the first call, so a run refused before it writes
+        # anything (a bad catalog) logs nothing but its one error line.
+        self._child: subprocess.Popen | None = None
+        self._pipe: BinaryIO | None = None
+        self._closed = False
+
+    def _start(self) -> BinaryIO:
         command = [sys.executable, "-m", "tap_closeio.output_process"]
         # NB: stdout and stderr are inherited: the child writes the Singer
         # stream and its own log lines straight to where this process would.
         self._child = subprocess.Popen(command, stdin=subprocess.PIPE)
-        self._pipe: BinaryIO = self._child.stdin  # type: ignore[assignment]
-        self._closed = False
+        self._pipe = self._child.stdin
         _widen(self._pipe)
+        return self._pipe
 
     def add_stream(self, stream: str, schema: dict, selected: set[str] | None) -> None:
         self._send(("add_stream", stream, schema, selected))
@@ -76,7 +83,7 @@ class OutputProcess:
     def write_state(self, value: dict) -> None:
         self._send(("write_state", value))
         try:
-            self._pipe.flush()
+            self._pipe.flush()  # type: ignore[union-attr]  # _send started it
         except BrokenPipeError:
             raise self._failure() from None
 
@@ -85,6 +92,8 @@ class OutputProcess:
         if self._closed:
             return
         self._closed = True
+        if self._child is None or self._pipe is None:
+            return
         try:
             self._pipe.close()
         except BrokenPipeError:
@@ -95,14 +104,16 @@ class OutputProcess:
 
     def _send(self, call: tuple) -> None:
         payload = marshal.dumps(call)
+        pipe = self._pipe if self._pipe is not None else self._start()
         try:
-            self._pipe.write(_LENGTH.pack(len(payload)))
-            self._pipe.write(payload)
+            pipe.write(_LENGTH.pack(len(payload)))
+            pipe.write(payload)
         except BrokenPipeError:
             raise self._failure() from None
 
     def _failure(self) -> Exception:
         # The child only closes its input by ending, so it is ending now.
+        assert self._child is not None
         code = self._child.wait()
         self._closed = True
         if code == TARGET_GONE:
