@@ -867,7 +867,11 @@ class _WindowPool:
                 try:
                     self._put(("error", task.window, exc))
                 except _Stopped:
-                    return
+                    pass
+                # The caller stops the pool once it meets the error; asking
+                # Close for more windows meanwhile only costs requests.
+                self.halt.set()
+                return
 
     def _run(self, task: _Task) -> None:
         split_into = self.split_into if task.query.splits else 1
