@@ -33,8 +33,8 @@ STALE_PAGES = 3
 # How the window pool decides how many of its workers may read at once
 # (_Gate): it looks at this process's CPU use over each SAMPLE_SECONDS.
 SAMPLE_SECONDS = 0.25
-BUSY_SHARE = 0.85  # of one core: the tap itself is the limit, read less at once
-IDLE_SHARE = 0.5  # below this, the tap waits on Close: read more at once
+BUSY_SHARE = 0.85  # of one core: the tap itself is the limit, halve the readers
+IDLE_SHARE = 0.5  # below this, the tap waits on Close: one reader more
 
 
 def format_filter(moment: datetime) -> str:
@@ -801,8 +801,11 @@ class _Gate:
             return
         share = (used - self._mark[1]) / elapsed
         self._mark = (now, used)
+        # Halved when busy, one more when idle: it starts with every worker
+        # (it cannot know the server yet), and against a fast server each
+        # quarter second at six costs more than one at one.
         if share >= BUSY_SHARE and self.limit > 1:
-            self.limit -= 1
+            self.limit //= 2
             LOGGER.debug("window pool: CPU %.0f%%, %s at once", 100 * share, self.limit)
         elif share < IDLE_SHARE and self.limit < self.most:
             self.limit += 1

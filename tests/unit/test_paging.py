@@ -176,8 +176,8 @@ def test_gate_reads_with_every_worker_while_the_tap_waits_on_close():
     assert gate.limit == 6
 
 
-def test_gate_lets_one_fewer_read_per_busy_sample_down_to_one():
-    gate, meter = gate_with(3)
+def test_gate_halves_the_readers_per_busy_sample_down_to_one():
+    gate, meter = gate_with(6)
     limits = []
 
     for _ in range(4):
@@ -185,15 +185,14 @@ def test_gate_lets_one_fewer_read_per_busy_sample_down_to_one():
         pass_through(gate)
         limits.append(gate.limit)
 
-    assert limits == [2, 1, 1, 1]
+    assert limits == [3, 1, 1, 1]
 
 
-def test_gate_opens_again_when_the_cpu_goes_idle_up_to_the_concurrency():
+def test_gate_opens_again_one_at_a_time_when_the_cpu_goes_idle():
     gate, meter = gate_with(3)
     meter.spend(0.3, cpu_share=1.0)
     pass_through(gate)
-    meter.spend(0.3, cpu_share=1.0)
-    pass_through(gate)
+    assert gate.limit == 1
     limits = []
 
     for _ in range(3):
@@ -214,7 +213,7 @@ def test_gate_holds_between_the_two_shares_and_within_a_sample():
     meter.spend(0.1, cpu_share=0.0)  # too short a sample to judge
     pass_through(gate)
 
-    assert gate.limit == 3
+    assert gate.limit == 2
 
 
 def test_gate_makes_a_worker_wait_until_a_reader_leaves():
