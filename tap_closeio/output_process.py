@@ -26,7 +26,7 @@ import sys
 from typing import BinaryIO
 
 from tap_closeio.errors import OutputProcessError
-from tap_closeio.output import InlineOutput
+from tap_closeio.output import CtrlCAfterwards, InlineOutput
 
 LOGGER = logging.getLogger(__name__)
 
@@ -83,7 +83,8 @@ class OutputProcess:
     def write_state(self, value: dict) -> None:
         self._send(("write_state", value))
         try:
-            self._pipe.flush()  # type: ignore[union-attr]  # _send started it
+            with CtrlCAfterwards():
+                self._pipe.flush()  # type: ignore[union-attr]  # _send started it
         except BrokenPipeError:
             raise self._failure() from None
 
@@ -105,9 +106,11 @@ class OutputProcess:
     def _send(self, call: tuple) -> None:
         payload = marshal.dumps(call)
         pipe = self._pipe if self._pipe is not None else self._start()
+        frame = _LENGTH.pack(len(payload)) + payload
         try:
-            pipe.write(_LENGTH.pack(len(payload)))
-            pipe.write(payload)
+            # NB: whole or not at all: a frame cut short ends the child.
+            with CtrlCAfterwards():
+                pipe.write(frame)
         except BrokenPipeError:
             raise self._failure() from None
 

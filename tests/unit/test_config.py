@@ -296,3 +296,90 @@ def test_the_credentials_message_keeps_the_port():
         config_with(base_url=f"http://{KEY}:@127.0.0.1:8765/api/v1/")
 
     assert str(raised.value).endswith(": http://127.0.0.1:8765/api/v1/")
+
+
+# --- output_process --------------------------------------------------------------
+
+
+def test_output_process_is_on_by_default():
+    config = load_config(BASE, {})
+
+    assert config.output_process is True
+    assert "output_process=True" in repr(config)
+
+
+def test_output_process_is_a_boolean_setting_defaulting_to_true():
+    (setting,) = [s for s in SETTINGS if s.name == "output_process"]
+
+    assert (setting.kind, setting.default, setting.required) == ("boolean", True, False)
+
+
+@pytest.mark.parametrize("value", [True, False])
+def test_output_process_takes_json_booleans(value):
+    assert config_with(output_process=value).output_process is value
+
+
+@pytest.mark.parametrize(
+    ("word", "expected"),
+    [
+        ("true", True),
+        ("TRUE", True),
+        ("True", True),
+        ("1", True),
+        ("yes", True),
+        ("YES", True),
+        ("on", True),
+        ("On", True),
+        ("  yes\t", True),
+        ("false", False),
+        ("FALSE", False),
+        ("False", False),
+        ("0", False),
+        ("no", False),
+        ("No", False),
+        ("off", False),
+        ("OFF", False),
+        (" off \n", False),
+    ],
+)
+def test_output_process_takes_the_words_from_its_variable(word, expected):
+    config = load_config(BASE, {"TAP_CLOSEIO_OUTPUT_PROCESS": word})
+
+    assert config.output_process is expected
+
+
+@pytest.mark.parametrize(("word", "expected"), [("off", False), (" Yes ", True)])
+def test_output_process_takes_the_words_from_the_file_too(word, expected):
+    assert config_with(output_process=word).output_process is expected
+
+
+def test_an_empty_output_process_variable_counts_as_unset():
+    config = load_config(BASE, {"TAP_CLOSEIO_OUTPUT_PROCESS": ""})
+
+    assert config.output_process is True
+
+
+def test_the_file_wins_over_the_output_process_variable():
+    config = load_config(
+        {**BASE, "output_process": False}, {"TAP_CLOSEIO_OUTPUT_PROCESS": "true"}
+    )
+
+    assert config.output_process is False
+
+
+@pytest.mark.parametrize("value", ["maybe", 2, "2", "y", "enabled", "tru e", [True]])
+def test_a_bad_output_process_is_a_config_error_naming_key_and_value(value):
+    with pytest.raises(ConfigError) as raised:
+        config_with(output_process=value)
+
+    assert str(raised.value) == (
+        f"Config 'output_process' must be true or false, got {value!r}."
+    )
+
+
+@pytest.mark.parametrize("word", ["maybe", "2", "nope"])
+def test_a_bad_output_process_variable_is_a_config_error(word):
+    with pytest.raises(ConfigError, match="'output_process'") as raised:
+        load_config(BASE, {"TAP_CLOSEIO_OUTPUT_PROCESS": word})
+
+    assert repr(word) in str(raised.value)
