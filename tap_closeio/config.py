@@ -303,11 +303,14 @@ _FALSE_WORDS = ("false", "0", "no", "off")
 
 
 def _boolean(name: str, value: Any, default: bool) -> bool:
-    # Words too: a TAP_CLOSEIO_* variable is always a string.
-    if value is None:
+    # Words too: a TAP_CLOSEIO_* variable is always a string. A blank is the
+    # default, as an empty variable is; 1 and 0 are what some tools write.
+    if value is None or (isinstance(value, str) and not value.strip()):
         return default
     if isinstance(value, bool):
         return value
+    if type(value) is int and value in (0, 1):
+        return bool(value)
     if isinstance(value, str) and value.strip().lower() in _TRUE_WORDS + _FALSE_WORDS:
         return value.strip().lower() in _TRUE_WORDS
     raise ConfigError(f"Config {name!r} must be true or false, got {value!r}.")

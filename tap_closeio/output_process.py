@@ -121,11 +121,12 @@ class OutputProcess:
         self._closed = True
         if code == TARGET_GONE:
             return BrokenPipeError("the target closed the output")
+        how = f"was killed by signal {-code}" if code < 0 else f"exited {code}"
         return OutputProcessError(
-            f"The output process (writing the records to stdout) stopped with "
-            f"exit code {code}; the line above it says why. Nothing after its "
-            f"last STATE was written; the next run starts from that STATE. "
-            f"Setting output_process to false writes from one process instead."
+            f"The output process (writing the records to stdout) {how} before "
+            f"the run ended; a line above says why if it could. The last STATE "
+            f"on stdout is safe to resume from (records after it come again). "
+            f"output_process false writes from one process instead."
         )
 
 

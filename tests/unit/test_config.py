@@ -359,6 +359,15 @@ def test_an_empty_output_process_variable_counts_as_unset():
     assert config.output_process is True
 
 
+@pytest.mark.parametrize(
+    ("value", "expected"), [(1, True), (0, False), ("", True), ("  ", True)]
+)
+def test_output_process_takes_one_zero_and_blank_in_the_file(value, expected):
+    # 1 and 0 as some tools write booleans; a blank is the default, as for
+    # the other settings.
+    assert config_with(output_process=value).output_process is expected
+
+
 def test_the_file_wins_over_the_output_process_variable():
     config = load_config(
         {**BASE, "output_process": False}, {"TAP_CLOSEIO_OUTPUT_PROCESS": "true"}
@@ -367,7 +376,9 @@ def test_the_file_wins_over_the_output_process_variable():
     assert config.output_process is False
 
 
-@pytest.mark.parametrize("value", ["maybe", 2, "2", "y", "enabled", "tru e", [True]])
+@pytest.mark.parametrize(
+    "value", ["maybe", 2, -1, 1.0, "2", "y", "enabled", "tru e", [True]]
+)
 def test_a_bad_output_process_is_a_config_error_naming_key_and_value(value):
     with pytest.raises(ConfigError) as raised:
         config_with(output_process=value)
