@@ -164,5 +164,9 @@ class InlineOutput:
     def write_state(self, value: dict) -> None:
         self._writer.write_state(value)
 
-    def close(self) -> None:
+    def flush(self) -> None:
+        """Everything written so far reaches stdout."""
         self._writer.flush()
+
+    def close(self) -> None:
+        self.flush()

@@ -23,6 +23,7 @@ import signal
 import struct
 import subprocess
 import sys
+from collections.abc import Callable
 from typing import BinaryIO
 
 from tap_closeio.errors import OutputProcessError
@@ -181,7 +182,7 @@ def main() -> int:
     output = InlineOutput(sys.stdout)
     calls = {name: getattr(output, name) for name in _CALLS}
     try:
-        for name, *arguments in _calls(sys.stdin.buffer):
+        for name, *arguments in _calls(sys.stdin.buffer, output.flush):
             calls[name](*arguments)
         output.close()
         _log_usage()
@@ -194,8 +195,13 @@ def main() -> int:
     return 0
 
 
-def _calls(source: BinaryIO):
+def _calls(source: BinaryIO, before_reading: Callable[[], None] = lambda: None):
     while True:
+        # NB: flushed before each wait for the parent, so that what is on
+        # stdout while this process waits ends on a whole line: killed then,
+        # it leaves no half RECORD for the target (CI: a cut line under
+        # load). One write more a page costs nothing next to the page.
+        before_reading()
         head = source.read(_LENGTH.size)
         if not head:
             return  # the parent closed our input: all is written

@@ -14,8 +14,10 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -84,6 +86,21 @@ def read_records(stdout, count: int) -> str:
         lines.append(line)
         seen += line.startswith('{"type":"RECORD"')
     return "".join(lines)
+
+
+def draining(stdout) -> Callable[[], str]:
+    """Read `stdout` to its end in a thread; the returned call waits for
+    that end and gives what was read."""
+    chunks: list[str] = []
+    reader = threading.Thread(target=lambda: chunks.append(stdout.read()))
+    reader.start()
+
+    def rest() -> str:
+        reader.join(timeout=30)
+        assert not reader.is_alive(), "stdout never ended"
+        return "".join(chunks)
+
+    return rest
 
 
 def finish(tap: subprocess.Popen, head: str) -> str:
@@ -302,10 +319,13 @@ def test_a_killed_output_process_ends_the_run_with_one_critical_line(
 
     head = read_records(tap.stdout, 1)
     child = output_process_of(tap.pid)
-    # Killed while it waits for the next page, not in the middle of a write.
-    wait_until_blocked(child, lambda wchan: "pipe_read" in wchan)
+    # Read on, so that the child never waits for room on stdout; killed
+    # while it waits for the next page, not in the middle of a write.
+    rest = draining(tap.stdout)
+    assert wait_until_blocked(child, lambda wchan: "pipe_read" in wchan)
     os.kill(child, signal.SIGKILL)
-    stdout = finish(tap, head)
+    tap.wait(timeout=30)
+    stdout = head + rest()
     stderr = (tmp_path / "stderr.txt").read_text()
 
     assert tap.returncode == 1
@@ -468,6 +488,16 @@ def test_frames_come_back_as_the_calls_they_carry():
     stream = io.BytesIO(b"".join(frame(call) for call in CALLS))
 
     assert list(_calls(stream)) == CALLS
+
+
+def test_stdout_is_flushed_before_each_wait_for_a_frame():
+    events = []
+    stream = io.BytesIO(b"".join(frame(call) for call in CALLS[:2]))
+
+    for call in _calls(stream, lambda: events.append("flush")):
+        events.append(call)
+
+    assert events == ["flush", CALLS[0], "flush", CALLS[1], "flush"]
 
 
 def test_no_input_is_no_calls():
