@@ -30,6 +30,7 @@ from tap_closeio.errors import (
     RetryableError,
     SkipCapError,
 )
+from tap_closeio.pacing import Pacer
 
 LOGGER = logging.getLogger(__name__)
 
@@ -90,6 +91,7 @@ class Budget:
 
     remaining: int | None
     reset: float | None
+    limit: int | None = None
 
 
 class _RateLimited(Exception):
@@ -108,6 +110,7 @@ class _Group:
         self.reason = ""
         self.in_flight = 0
         self.senders = 1  # the most requests ever in flight at once
+        self.pacer = Pacer()
 
 
 class CloseClient:
@@ -395,13 +398,19 @@ class CloseClient:
         while True:
             with self._lock:
                 state = self._groups.setdefault(group, _Group())
-                seconds = state.ready_at - self._monotonic()
+                now = self._monotonic()
+                held = state.ready_at - now
+                seconds = max(held, state.pacer.wait(now))
                 if seconds <= 0:
                     state.in_flight += 1
                     state.senders = max(state.senders, state.in_flight)
+                    state.pacer.sent(now)
                     return state
                 reason = state.reason
-            LOGGER.info("Waiting %.3f s for Close's rate limit: %s", seconds, reason)
+            # Pacing waits come with nearly every request at a full budget:
+            # only the holds (a spent budget, a 429) are worth a line.
+            if held > 0:
+                LOGGER.info("Waiting %.3f s for Close's rate limit: %s", held, reason)
             self._sleep(seconds)
 
     def _leave_group(self, state: _Group) -> None:
@@ -423,14 +432,19 @@ class CloseClient:
         floor = SPENT_BUDGET_FLOOR if budget.remaining <= 0 else 0.0
         ready_at = self._monotonic() + max(budget.reset, floor)
 
-        # Every other thread sending to this group may spend one request of
-        # the budget before it reads an answer: keep that many in reserve.
-        # NB: the most ever in flight, not the number in flight now: a thread
-        # between two requests (writing its page) sends again without asking
-        # (bench: the odd 429 at concurrency 6). Held under the lock, so no
-        # request slips out in between.
+        # Until the budget's window is known, every other thread sending to
+        # this group may spend one request of the budget before it reads an
+        # answer: keep that many in reserve. NB: the most ever in flight, not
+        # the number in flight now: a thread between two requests (writing
+        # its page) sends again without asking (bench: the odd 429 at
+        # concurrency 6). Once the pacer knows the window it keeps this
+        # tap's own requests within the budget, and only a spent budget
+        # (another client of the organisation) holds. Held under the lock,
+        # so no request slips out in between.
         with self._lock:
-            if budget.remaining <= state.senders - 1:
+            state.pacer.learn(budget.limit, budget.remaining, budget.reset)
+            reserve = 0 if state.pacer.known else state.senders - 1
+            if budget.remaining <= reserve:
                 _hold(state, ready_at, reason)
 
     def _hold_group(self, group: str, seconds: float, reason: str) -> None:
@@ -528,7 +542,8 @@ def parse_budget(headers: Mapping[str, str]) -> Budget:
     )
     remaining = fields.get("remaining", headers.get("X-Rate-Limit-Remaining"))
     reset = fields.get("reset", headers.get("X-Rate-Limit-Reset"))
-    return Budget(_to_int(remaining), _to_seconds(reset))
+    limit = fields.get("limit", headers.get("X-Rate-Limit-Limit"))
+    return Budget(_to_int(remaining), _to_seconds(reset), _to_int(limit))
 
 
 def rate_limit_wait(headers: Mapping[str, str], body: Any) -> float | None:

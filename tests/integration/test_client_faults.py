@@ -378,10 +378,46 @@ def test_the_emulators_budget_is_obeyed_without_meeting_a_429(emulator_factory, 
         for _ in range(5):
             client.get("user/")
 
-    # The third answer says remaining=0, reset=30: the client waits out the
-    # window once, before the fourth request, and never meets a 429.
-    assert clock.sleeps == [30.0]
+    # The first answer shows a budget of 3 in 30 s and the third says it is
+    # spent: the client waits out the window and the pacer's margin (5 %),
+    # once, before the fourth request, and never meets a 429.
+    assert clock.sleeps == [31.5]
     assert clock.requests_at_sleep == [3]
+    assert [r.status for r in emu.requests] == [200] * 5
+
+
+def test_once_the_window_is_known_requests_are_paced_not_held_in_reserve(
+    emulator_factory,
+):
+    clock = FakeClock()
+    emu = emulator_factory(
+        seed=3,
+        size="tiny",
+        now=NOW,
+        api_key=KEY,
+        rate_limit=(4, 10.0),
+        rate_clock=clock.monotonic,
+    )
+    clock.emulator = emu
+    user_id = emu.objects("user")[0]["id"]
+    held = emu.add_fault(f"/api/v1/user/{user_id}/", kind="delay", seconds=1.0)
+
+    with make_client(emu, clock) as client:
+        client.get("user/")  # remaining 3 of 4, reset 10: the window is known
+        other = threading.Thread(target=client.get, args=(f"user/{user_id}/",))
+        other.start()
+        wait_until(lambda: held.fired == 1)  # counted, answer held back
+
+        # One left with another request in flight: before the window was
+        # known that was a hold of 10 s; the pacer lets the fourth go.
+        client.get("user/")
+        assert clock.sleeps == []
+        client.get("user/")  # remaining 0: spent
+        other.join()
+        client.get("user/")
+
+    # Four sends in the first span of 10.5 s: the fifth waits for it to end.
+    assert clock.sleeps == [10.5]
     assert [r.status for r in emu.requests] == [200] * 5
 
 

@@ -23,16 +23,20 @@ MAX_SKIP_TEXT = (
 @pytest.mark.parametrize(
     ("headers", "expected"),
     [
-        ({"RateLimit": "limit=100, remaining=0, reset=0.417"}, Budget(0, 0.417)),
-        ({"ratelimit": "limit=600, remaining=42, reset=12"}, Budget(42, 12.0)),
-        ({"RATELIMIT": "reset=3.5,remaining=7,limit=10"}, Budget(7, 3.5)),
+        ({"RateLimit": "limit=100, remaining=0, reset=0.417"}, Budget(0, 0.417, 100)),
+        ({"ratelimit": "limit=600, remaining=42, reset=12"}, Budget(42, 12.0, 600)),
+        ({"RATELIMIT": "reset=3.5,remaining=7,limit=10"}, Budget(7, 3.5, 10)),
         (
             {"X-Rate-Limit-Remaining": "0", "X-Rate-Limit-Reset": "0.417"},
             Budget(0, 0.417),
         ),
         (
-            {"x-rate-limit-remaining": "5", "x-rate-limit-reset": "2"},
-            Budget(5, 2.0),
+            {
+                "x-rate-limit-limit": "20",
+                "x-rate-limit-remaining": "5",
+                "x-rate-limit-reset": "2",
+            },
+            Budget(5, 2.0, 20),
         ),
         ({}, Budget(None, None)),
         ({"RateLimit": "garbage"}, Budget(None, None)),
@@ -48,9 +52,10 @@ def test_the_ratelimit_header_wins_over_the_deprecated_pair():
         "RateLimit": "limit=100, remaining=3, reset=1.5",
         "X-Rate-Limit-Remaining": "0",
         "X-Rate-Limit-Reset": "9",
+        "X-Rate-Limit-Limit": "600",
     }
 
-    assert parse_budget(headers) == Budget(3, 1.5)
+    assert parse_budget(headers) == Budget(3, 1.5, 100)
 
 
 RATE_BODY = {
