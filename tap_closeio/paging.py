@@ -536,11 +536,14 @@ def _query_pages(
     label: str,
     split_into: int = 1,
     on_gap: Gap = _no_gap,
+    spare: Callable[[], int] = lambda: 0,
 ) -> Generator[list[dict], None, list[_Query]]:
     """Page one window query by `_skip`, each page overlapping the last by
     one record. Returns the queries still to read: narrower ones when
     max_skip stops it; with `split_into` > 1, up to that many parts of the
-    rest once the first page shows there is more than one page."""
+    rest once the first page shows there is more than one page; and, after
+    any later page, parts for the `spare()` workers that have nothing to do
+    when the rest looks long enough to share."""
     params = {"date_created__gte": format_filter(query.start)}
     if query.end is not None:
         params["date_created__lt"] = format_filter(query.end)
@@ -603,6 +606,14 @@ def _query_pages(
             parts = _split_rest(query, seen, split_into)
             if parts:
                 LOGGER.debug("%s: reading the rest in %s parts", label, len(parts))
+                return parts
+        elif not restarts and (idle := spare()):
+            pages_read = skip // max(limit - 1, 1) + 1
+            parts = _split_rest(
+                query, seen, idle + 1, SHARED_PAGES_PER_PART, pages_read
+            )
+            if len(parts) > 1:
+                LOGGER.debug("%s: sharing the rest in %s parts", label, len(parts))
                 return parts
         if body.get("stepped_over"):
             on_gap()
@@ -667,10 +678,24 @@ PAGES_PER_PART = 6
 WINDOW_SPLITS = 2
 
 
-def _split_rest(query: _Query, seen: _Seen, most: int) -> list[_Query]:
-    """The unread rest of `query` after its first page, cut into up to `most`
-    parts of equal length sized by how long a span the first page covered,
-    or [] when the order is unknown or the rest has no upper bound."""
+# Pages a part cut for an idle worker is expected to hold at least. NB:
+# without these cuts the last window's few parts ran their pages one after
+# another while the other workers had nothing to do: the latency-bound sync
+# spent its last two seconds at a third of the rate limit (bench/RESULTS.md).
+SHARED_PAGES_PER_PART = 2
+
+
+def _split_rest(
+    query: _Query,
+    seen: _Seen,
+    most: int,
+    pages_per_part: int = PAGES_PER_PART,
+    pages_read: int = 1,
+) -> list[_Query]:
+    """The unread rest of `query`, cut into up to `most` parts of equal
+    length, each expected to hold `pages_per_part` pages by the density of
+    the `pages_read` pages the query has returned so far, or [] when the
+    order is unknown or the rest has no upper bound."""
     if seen.oldest is None or seen.oldest == seen.newest:
         return []
     if seen.descending:
@@ -680,11 +705,11 @@ def _split_rest(query: _Query, seen: _Seen, most: int) -> list[_Query]:
     else:
         return []
 
-    # The span the first page's records cover, not the window's: Close's
-    # data is often far from evenly spread.
-    covered = seen.newest - seen.oldest + SECOND
+    # The span the pages read cover, not the window's: Close's data is often
+    # far from evenly spread.
+    per_page = (seen.newest - seen.oldest + SECOND) / pages_read
     length = rest.end - rest.start
-    wanted = math.ceil(length / max(covered, SECOND) / PAGES_PER_PART)
+    wanted = math.ceil(length / max(per_page, SECOND) / pages_per_part)
     count = max(1, min(most, wanted))
     cuts = sorted(
         {floor_to_second(rest.start + length * n / count) for n in range(count)}
@@ -828,6 +853,8 @@ class _WindowPool:
         self.results: queue.Queue = queue.Queue(maxsize=4 * concurrency)
         self.halt = threading.Event()
         self.sequence = itertools.count()
+        self.idle = 0  # workers waiting for a task; read without the lock
+        self._idle_lock = threading.Lock()
         self.threads = [
             threading.Thread(target=self._work, name=f"{label}-{n}", daemon=True)
             for n in range(concurrency)
@@ -857,24 +884,44 @@ class _WindowPool:
         raise _Stopped
 
     def _work(self) -> None:
-        while not self.halt.is_set():
-            try:
-                task = self.tasks.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            try:
-                self._run(task)
-            except _Stopped:
-                return
-            except BaseException as exc:  # handed to the caller, raised there
+        # NB: every exception ends up with the caller: a worker that died
+        # quietly would leave its window unfinished and the caller waiting
+        # for it for ever.
+        try:
+            while not self.halt.is_set():
                 try:
-                    self._put(("error", task.window, exc))
-                except _Stopped:
-                    pass
-                # The caller stops the pool once it meets the error; asking
-                # Close for more windows meanwhile only costs requests.
-                self.halt.set()
-                return
+                    task = self._next_task()
+                except queue.Empty:
+                    continue
+                self._run(task)
+        except _Stopped:
+            return
+        except BaseException as exc:  # handed to the caller, raised there
+            try:
+                self._put(("error", None, exc))
+            except _Stopped:
+                pass
+            # The caller stops the pool once it meets the error; asking
+            # Close for more windows meanwhile only costs requests.
+            self.halt.set()
+
+    def _next_task(self) -> _Task:
+        try:
+            return self.tasks.get_nowait()
+        except queue.Empty:
+            pass
+        with self._idle_lock:
+            self.idle += 1
+        try:
+            return self.tasks.get(timeout=0.1)
+        finally:
+            with self._idle_lock:
+                self.idle -= 1
+
+    def _spare(self) -> int:
+        """Workers that could read a part cut for them now: idle, and let
+        through the gate (none while this process's CPU is the limit)."""
+        return min(self.idle, self.gate.limit - self.gate.active)
 
     def _run(self, task: _Task) -> None:
         split_into = self.split_into if task.query.splits else 1
@@ -888,6 +935,7 @@ class _WindowPool:
             label,
             split_into,
             on_gap=lambda: self._put(("gap", task.window, None)),
+            spare=self._spare,
         )
         while True:
             try:

@@ -15,6 +15,7 @@ from tap_closeio.paging import (
     _Query,
     _Seen,
     _split_rest,
+    _WindowPool,
     format_filter,
 )
 from tap_closeio.streams import STREAMS_BY_NAME, ReadContext, activity_windows
@@ -236,3 +237,49 @@ def test_gate_makes_a_worker_wait_until_a_reader_leaves():
 
     assert entered.is_set()
     assert gate.active == 0
+
+
+def test_a_worker_that_fails_between_tasks_hands_its_error_to_the_caller():
+    pool = _WindowPool(None, "activity/", "date_created", 100, "activities", 2)
+
+    def broken() -> None:
+        raise RuntimeError("between two tasks")
+
+    pool._next_task = broken
+    pool.start([])
+    try:
+        kind, window, error = pool.results.get(timeout=5)
+    finally:
+        pool.stop()
+
+    assert (kind, window, str(error)) == ("error", None, "between two tasks")
+    assert all(not thread.is_alive() for thread in pool.threads)
+
+
+def test_idle_workers_are_spare_only_as_far_as_the_gate_lets_them_read():
+    pool = _WindowPool(None, "activity/", "date_created", 100, "activities", 6)
+    pool.idle = 3
+    pool.gate.active = 2
+    assert pool._spare() == 3
+
+    pool.gate.limit = 3  # the process's CPU is busy: the gate let in fewer
+    assert pool._spare() == 1
+    pool.gate.limit = 2
+    assert pool._spare() == 0
+
+
+def test_a_rest_already_read_in_several_pages_is_sized_by_their_span():
+    query = _Query(at(0), at(0) + timedelta(hours=24))
+    # Three pages read down to 20:00: an hour a page, 20 hours left, parts
+    # of two pages: as many as asked for, three.
+    seen = seen_of(at(23), at(22), at(21), at(20))
+
+    assert _split_rest(query, seen, 3, pages_per_part=2, pages_read=3) == [
+        _Query(at(0), at(6, 40), frozenset({"acti_3"})),
+        _Query(at(6, 40), at(13, 20), frozenset({"acti_3"})),
+        _Query(at(13, 20), at(20, 0, 1), frozenset({"acti_3"})),
+    ]
+    # With more parts allowed the density decides: an hour a page gives ten
+    # parts of two pages; the same records taken as one page, four.
+    assert len(_split_rest(query, seen, 12, pages_per_part=2, pages_read=3)) == 10
+    assert len(_split_rest(query, seen, 12, pages_per_part=2, pages_read=1)) == 4
