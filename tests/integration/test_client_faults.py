@@ -360,19 +360,26 @@ def test_a_budget_left_for_requests_in_flight_waits_its_reset_not_the_floor(
     assert clock.sleeps == [pytest.approx(0.04)]
 
 
-@pytest.mark.parametrize("style", ["ratelimit", "x-rate-limit"])
-def test_the_emulators_budget_is_obeyed_without_meeting_a_429(emulator_factory, style):
+def budgeted(emulator_factory, rate_limit: tuple[int, float], **options):
+    """An emulator with a budget of `rate_limit` (requests, seconds) kept on
+    a fake clock, and that clock."""
     clock = FakeClock()
     emu = emulator_factory(
         seed=3,
         size="tiny",
         now=NOW,
         api_key=KEY,
-        rate_limit=(3, 30.0),
-        rate_limit_style=style,
+        rate_limit=rate_limit,
         rate_clock=clock.monotonic,
+        **options,
     )
     clock.emulator = emu
+    return emu, clock
+
+
+@pytest.mark.parametrize("style", ["ratelimit", "x-rate-limit"])
+def test_the_emulators_budget_is_obeyed_without_meeting_a_429(emulator_factory, style):
+    emu, clock = budgeted(emulator_factory, (3, 30.0), rate_limit_style=style)
 
     with make_client(emu, clock) as client:
         for _ in range(5):
@@ -389,16 +396,7 @@ def test_the_emulators_budget_is_obeyed_without_meeting_a_429(emulator_factory, 
 def test_once_the_window_is_known_requests_are_paced_not_held_in_reserve(
     emulator_factory,
 ):
-    clock = FakeClock()
-    emu = emulator_factory(
-        seed=3,
-        size="tiny",
-        now=NOW,
-        api_key=KEY,
-        rate_limit=(4, 10.0),
-        rate_clock=clock.monotonic,
-    )
-    clock.emulator = emu
+    emu, clock = budgeted(emulator_factory, (4, 10.0))
     user_id = emu.objects("user")[0]["id"]
     held = emu.add_fault(f"/api/v1/user/{user_id}/", kind="delay", seconds=1.0)
 
