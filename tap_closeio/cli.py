@@ -49,12 +49,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _run(args, secrets)
     except BrokenPipeError:
-        # Piped into `head`: the reader left. Point stdout at /dev/null so
-        # the interpreter's final flush does not complain again.
+        # The reader left (a target that failed, or `head`). Point stdout at
+        # /dev/null so the interpreter's final flush does not complain again.
         _silence_stdout()
+        LOGGER.error(
+            "Stopped: stdout was closed by the program reading it (the target "
+            "ended). Its last saved STATE is safe to resume from."
+        )
         return 1
     except KeyboardInterrupt:
-        LOGGER.critical("Interrupted")
+        LOGGER.critical("Interrupted; the last STATE on stdout is safe to resume from")
         return 130
     except TapError as exc:
         LOGGER.critical("%s", _redact(str(exc), secrets))
@@ -110,6 +114,12 @@ def _load_config(path: str | None, secrets: list[str], for_test: bool) -> Config
     # `--config ENV` is singer-sdk's spelling of "settings from the
     # environment only"; the variables fill gaps in a file anyway.
     raw: Any = {}
+    if path is None and not any(k.startswith("TAP_CLOSEIO_") for k in os.environ):
+        raise ConfigError(
+            "No config: pass --config FILE (a JSON object with 'api_key' and "
+            "'start_date'), or set TAP_CLOSEIO_API_KEY and "
+            "TAP_CLOSEIO_START_DATE; tap-closeio --help lists the options."
+        )
     if path and path != "ENV":
         raw = read_json_file(path, "config", ConfigError)
         if not isinstance(raw, dict):
@@ -245,9 +255,14 @@ def read_json_file(path: str, what: str, error: type[TapError]) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
+        hint = ""
+        if exc.msg == "Extra data" and what == "state":
+            # The commonest cron mistake: the tap's whole output, or every
+            # STATE line, saved as the state.
+            hint = " Save only the last STATE message's value (or line)."
         raise error(
             f"The {what} file {path} is not valid JSON: {exc.msg} at line "
-            f"{exc.lineno} column {exc.colno}."
+            f"{exc.lineno} column {exc.colno}.{hint}"
         ) from None
 
 

@@ -5,6 +5,7 @@ Values come from the config file and, for keys the file leaves out, from
 `TAP_CLOSEIO_<KEY>` environment variables (as SDK-built taps and Meltano do).
 """
 
+import difflib
 import ipaddress
 import logging
 from collections.abc import Mapping
@@ -137,6 +138,7 @@ def load_config(raw: Mapping[str, Any], env: Mapping[str, str]) -> Config:
         raise ConfigError("The config must be a JSON object of settings.")
 
     values = {s.name: _lookup(s, raw, env) for s in SETTINGS}
+    _note_unknown_keys(raw)
     return Config(
         api_key=_api_key(values["api_key"]),
         start_date=_start_date(values["start_date"]),
@@ -154,6 +156,31 @@ def load_config(raw: Mapping[str, Any], env: Mapping[str, str]) -> Config:
         request_timeout=_request_timeout(values["request_timeout"]),
         output_process=_boolean("output_process", values["output_process"], True),
     )
+
+
+def _note_unknown_keys(raw: Mapping[str, Any]) -> None:
+    """Keys no setting reads are ignored: orchestrators add their own. One
+    that looks like a misspelt setting gets a warning, since the setting it
+    was meant for silently keeps its default."""
+    names = [s.name for s in SETTINGS]
+    others = []
+    for key in raw:
+        if key in names:
+            continue
+        near = difflib.get_close_matches(str(key), names, n=1, cutoff=0.8)
+        if near:
+            LOGGER.warning(
+                "Config key %r is not a setting of this tap and is ignored; "
+                "did you mean %r?",
+                key,
+                near[0],
+            )
+        else:
+            others.append(repr(key))
+    if others:
+        LOGGER.info(
+            "Config keys this tap does not read (ignored): %s", ", ".join(others)
+        )
 
 
 def _lookup(setting: Setting, raw: Mapping[str, Any], env: Mapping[str, str]) -> Any:

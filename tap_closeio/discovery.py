@@ -128,8 +128,23 @@ def _stream_entries(catalog: Any) -> dict[str, dict]:
         if name in entries:
             raise CatalogError(f"The catalog lists stream {name!r} twice.")
         _check_metadata(name, entry.get("metadata", []))
-        entries[name] = entry
+        if name in REPLICATION_KEYS:
+            entries[name] = entry
+        elif _stream_is_selected(entry):
+            raise CatalogError(_unknown(name))
+        else:
+            # A catalog kept from another tap or version may list streams
+            # this one lacks; only selecting one is a mistake.
+            LOGGER.warning("%s It is not selected: ignored.", _unknown(name))
     return entries
+
+
+def _unknown(name: str) -> str:
+    known = ", ".join(REPLICATION_KEYS)
+    return (
+        f"The catalog names stream {name!r}, which this tap does not have; "
+        f"known streams: {known}."
+    )
 
 
 def _entry_name(entry: Any, index: int) -> str:
@@ -140,12 +155,6 @@ def _entry_name(entry: Any, index: int) -> str:
     if not isinstance(name, str):
         raise CatalogError(
             f"Catalog stream #{index + 1} has no 'tap_stream_id' or 'stream' name."
-        )
-    if name not in REPLICATION_KEYS:
-        known = ", ".join(REPLICATION_KEYS)
-        raise CatalogError(
-            f"The catalog names stream {name!r}, which this tap does not have; "
-            f"known streams: {known}."
         )
     if not isinstance(entry.get("schema", {}), dict):
         raise CatalogError(f"Catalog stream {name!r}: 'schema' is not an object.")

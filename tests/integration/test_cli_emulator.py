@@ -168,7 +168,13 @@ def test_config_file_and_environment_combine(emu, tmp_path):
     assert [r.status for r in emu.requests] == [200]
 
 
-def test_a_closed_stdout_pipe_ends_quietly(emulator_factory):
+CLOSED_STDOUT = (
+    "ERROR Stopped: stdout was closed by the program reading it (the target "
+    "ended). Its last saved STATE is safe to resume from."
+)
+
+
+def test_a_closed_stdout_pipe_ends_with_one_error_line(emulator_factory):
     # A sync's output is far larger than a pipe's buffer, so the tap is still
     # writing when the reader goes away.
     emu = emulator_factory(seed=5, size="small", now=NOW, api_key=KEY)
@@ -189,6 +195,9 @@ def test_a_closed_stdout_pipe_ends_quietly(emulator_factory):
     assert "Traceback" not in stderr
     assert "BrokenPipe" not in stderr
     assert "CRITICAL" not in stderr
+    assert [line for line in stderr.splitlines() if line.startswith("ERROR")] == [
+        CLOSED_STDOUT
+    ]
 
 
 # --- the key never shows ------------------------------------------------------

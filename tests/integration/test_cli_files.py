@@ -107,6 +107,11 @@ def test_a_non_https_base_url_is_refused_before_any_request(tmp_path):
         ("{not json", "is not valid JSON: Expecting property name"),
         ("[]", "must hold a JSON object"),
         ('"bookmarks"', "must hold a JSON object"),
+        (
+            '{"type": "STATE", "value": {}}\n{"type": "STATE", "value": {}}\n',
+            "is not valid JSON: Extra data at line 2 column 1. Save only the "
+            "last STATE message's value (or line).",
+        ),
     ],
 )
 def test_a_bad_state_file_is_refused(tmp_path, config_path, text, problem):
@@ -153,6 +158,18 @@ def test_env_only_config_names_the_missing_variable(tmp_path):
     result = run_tap("--discover", env={"TAP_CLOSEIO_START_DATE": "2024-01-01"})
 
     assert_one_critical_line(result, "'api_key'", "TAP_CLOSEIO_API_KEY")
+
+
+@pytest.mark.parametrize("args", [(), ("--discover",), ("--test",)])
+def test_no_config_at_all_says_how_to_give_one(args):
+    result = run_tap(*args)
+
+    assert_one_critical_line(
+        result,
+        "No config: pass --config FILE (a JSON object with 'api_key' and "
+        "'start_date'), or set TAP_CLOSEIO_API_KEY and TAP_CLOSEIO_START_DATE; "
+        "tap-closeio --help lists the options.",
+    )
 
 
 def test_usage_errors_exit_2_through_argparse():

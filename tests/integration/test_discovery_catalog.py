@@ -3,6 +3,7 @@
 
 import copy
 import json
+import logging
 
 import pytest
 from singer import metadata as singer_metadata
@@ -207,6 +208,23 @@ def test_entry_with_only_stream_name_is_accepted():
 def test_malformed_catalog_is_refused_naming_the_problem(bad, message):
     with pytest.raises(CatalogError, match=message):
         selected_streams(bad)
+
+
+def test_an_unknown_stream_left_unselected_is_ignored_with_a_warning(catalog, caplog):
+    opportunities = copy.deepcopy(entry_of(catalog, "users"))
+    opportunities["tap_stream_id"] = opportunities["stream"] = "opportunities"
+    set_metadata(opportunities, (), "selected", False)
+    catalog["streams"].append(opportunities)
+
+    with caplog.at_level(logging.WARNING, logger="tap_closeio.discovery"):
+        selection = selected_streams(catalog)
+
+    assert list(selection) == STREAMS
+    assert [r.getMessage() for r in caplog.records] == [
+        "The catalog names stream 'opportunities', which this tap does not have; "
+        "known streams: custom_fields, leads, activities, tasks, users, event_log. "
+        "It is not selected: ignored."
+    ]
 
 
 def test_unknown_stream_is_named_with_the_known_ones(catalog):

@@ -32,6 +32,7 @@ KEY = "api_OUTPUTPROC_5ecr3t_77a1"
 BIG = 123456789012345678901234
 TAP = [sys.executable, "-m", "tap_closeio.cli"]
 CHILD = [sys.executable, "-m", "tap_closeio.output_process"]
+INTERRUPTED = "CRITICAL Interrupted; the last STATE on stdout is safe to resume from"
 USAGE = re.compile(r"INFO Output process: \d+\.\d\d CPU seconds, peak RSS \d+ MiB")
 RECORD = re.compile(r'(\{"type":"RECORD",.*),"time_extracted":"[^"]*"\}')
 CUT = "the tap stopped in the middle of a message"
@@ -342,7 +343,9 @@ def test_a_killed_output_process_ends_the_run_with_one_critical_line(
     assert not USAGE.search(stderr)
 
 
-def test_a_closed_stdout_ends_both_processes_quietly(emulator_factory, tmp_path):
+def test_a_closed_stdout_ends_both_processes_with_one_error_line(
+    emulator_factory, tmp_path
+):
     # A sync's output is far larger than the pipes between the processes, so
     # the child is still writing when the reader goes away.
     emu = emulator_factory(seed=5, size="small", now=NOW, api_key=KEY)
@@ -360,6 +363,10 @@ def test_a_closed_stdout_ends_both_processes_quietly(emulator_factory, tmp_path)
     assert "BrokenPipe" not in stderr
     assert "CRITICAL" not in stderr
     assert "utput process" not in stderr
+    assert [line for line in stderr.splitlines() if line.startswith("ERROR")] == [
+        "ERROR Stopped: stdout was closed by the program reading it (the target "
+        "ended). Its last saved STATE is safe to resume from."
+    ]
 
 
 def test_a_failing_api_leaves_every_record_before_it_written(emulator_factory):
@@ -410,8 +417,8 @@ def test_ctrl_c_lets_the_output_process_write_what_it_was_given(
     stderr = (tmp_path / "stderr.txt").read_text()
 
     assert tap.returncode == 130
-    assert critical_lines(stderr) == ["CRITICAL Interrupted"]
-    assert stderr.splitlines()[-1] == "CRITICAL Interrupted"
+    assert critical_lines(stderr) == [INTERRUPTED]
+    assert stderr.splitlines()[-1] == INTERRUPTED
     assert "Traceback" not in stderr
     assert gone(child)
     output = messages(stdout)
@@ -443,7 +450,7 @@ def test_ctrl_c_while_the_target_reads_slowly_still_ends_cleanly(
 
         assert tap.returncode == 130
         assert stdout.endswith("\n"), stdout[-120:]
-        assert critical_lines(stderr) == ["CRITICAL Interrupted"]
+        assert critical_lines(stderr) == [INTERRUPTED]
         assert_states_trail_their_records(messages(stdout))
 
 

@@ -129,10 +129,6 @@ def test_a_bookmark_at_the_end_of_time_is_not_an_unexpected_error(
     ("catalog", "problem"),
     [
         ({"streams": [entry("deals")]}, "names stream 'deals', which this tap"),
-        (
-            {"streams": [entry("users"), entry("deals", selected=False)]},
-            "names stream 'deals', which this tap",
-        ),
         ({"streams": ["users"]}, "Catalog stream #1 is not a JSON object"),
         ({"streams": [{"schema": {}}]}, "has no 'tap_stream_id' or 'stream'"),
         (
@@ -140,7 +136,7 @@ def test_a_bookmark_at_the_end_of_time_is_not_an_unexpected_error(
             "Catalog stream 'users': 'metadata' is not a list",
         ),
     ],
-    ids=["unknown", "unknown-unselected", "strings", "nameless", "metadata"],
+    ids=["unknown", "strings", "nameless", "metadata"],
 )
 def test_a_catalog_of_the_wrong_shape_is_refused_before_any_request(
     emu, config, tmp_path, catalog, problem
@@ -151,6 +147,27 @@ def test_a_catalog_of_the_wrong_shape_is_refused_before_any_request(
     run = run_tap(args, tmp_path)
 
     assert_refused(run, emu, problem)
+
+
+def test_an_unknown_stream_left_unselected_is_ignored_with_one_warning(
+    emu, config, tmp_path
+):
+    # A catalog kept from another tap or version: only selecting is a mistake.
+    catalog = {"streams": [entry("users"), entry("deals", selected=False)]}
+    args = sync_args(tmp_path, config)
+    args += ["--catalog", write_json(tmp_path / "catalog.json", catalog)]
+
+    run = run_tap(args, tmp_path)
+
+    assert run.returncode == 0, run.stderr
+    assert run.stderr_lines("WARNING ") == [
+        "WARNING The catalog names stream 'deals', which this tap does not have; "
+        "known streams: custom_fields, leads, activities, tasks, users, event_log. "
+        "It is not selected: ignored."
+    ]
+    records = [m for m in run.messages if m["type"] == "RECORD"]
+    assert {m["stream"] for m in records} == {"users"}
+    assert len(records) == len(emu.objects("user"))
 
 
 # --- config files ------------------------------------------------------------

@@ -394,3 +394,36 @@ def test_a_bad_output_process_variable_is_a_config_error(word):
         load_config(BASE, {"TAP_CLOSEIO_OUTPUT_PROCESS": word})
 
     assert repr(word) in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("key", "meant"),
+    [
+        ("concurency", "concurrency"),
+        ("start-date", "start_date"),
+        ("request_timout", "request_timeout"),
+        ("outputprocess", "output_process"),
+    ],
+)
+def test_a_misspelt_setting_is_warned_about_with_the_one_meant(key, meant, warnings):
+    config = load_config({**BASE, key: 1}, {})
+
+    assert config.concurrency == 6
+    assert [r.getMessage() for r in warnings.records] == [
+        f"Config key {key!r} is not a setting of this tap and is ignored; "
+        f"did you mean {meant!r}?"
+    ]
+
+
+def test_other_unknown_keys_are_listed_once_at_info(caplog):
+    caplog.set_level(logging.INFO, logger="tap_closeio.config")
+
+    load_config({**BASE, "frequency_in_minutes": 60, "tap_name": "close"}, {})
+
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        (
+            "INFO",
+            "Config keys this tap does not read (ignored): "
+            "'frequency_in_minutes', 'tap_name'",
+        )
+    ]
