@@ -5,7 +5,9 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
@@ -37,9 +39,20 @@ LOG_LEVEL_VARIABLE = "TAP_CLOSEIO_LOG_LEVEL"
 START_DATE_VAR = "TAP_CLOSEIO_START_DATE"
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, from a scheduler stopping the run: a KeyboardInterrupt, so
+    that every path that cleans up after Ctrl-C cleans up after it too."""
+
+
+def _terminate(_signum: int, _frame: object) -> None:
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point (`tap-closeio`). Returns the exit code."""
     _configure_logging()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # argparse: usage errors exit 2, --help 0
@@ -57,6 +70,11 @@ def main(argv: list[str] | None = None) -> int:
             "ended). Its last saved STATE is safe to resume from."
         )
         return 1
+    except Terminated:
+        LOGGER.critical(
+            "Terminated (SIGTERM); the last STATE on stdout is safe to resume from"
+        )
+        return 143
     except KeyboardInterrupt:
         LOGGER.critical("Interrupted; the last STATE on stdout is safe to resume from")
         return 130

@@ -25,23 +25,24 @@ from tap_closeio.transform import Transformer, make_transformer
 # the ASCII text are the ones singer-python writes.
 
 
-class CtrlCAfterwards:
-    """Within it, Ctrl-C takes effect only once the block is done.
+class StopsAfterwards:
+    """Within it, a stop (Ctrl-C's SIGINT, or the SIGTERM a scheduler sends)
+    takes effect only once the block is done.
 
     NB: a signal that lands inside a large write to a pipe cuts it short,
     and Python's buffered writer then drops the rest of the text, even when
     the handler does not raise (seen with CPython 3.11: 64 KiB of 2 MB
     written). That would leave half a line on stdout, or half a frame on the
-    output process's pipe. So SIGINT is blocked in this thread for the
-    write: the kernel holds it (or hands it to another thread, whose handler
-    only notes it) and Python raises KeyboardInterrupt right after. Against
-    a target that reads slowly, Ctrl-C lands inside a write more often than
+    output process's pipe. So both are blocked in this thread for the
+    write: the kernel holds them (or hands them to another thread, whose
+    handler only notes them) and Python raises right after. Against a
+    target that reads slowly, a stop lands inside a write more often than
     not. Where threads cannot mask signals (Windows), this changes nothing."""
 
     def __enter__(self) -> None:
         self._previous = None
         if _CAN_MASK and threading.current_thread() is threading.main_thread():
-            self._previous = signal.pthread_sigmask(signal.SIG_BLOCK, _CTRL_C)
+            self._previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOPS)
 
     def __exit__(self, *_exc: object) -> None:
         if self._previous is not None:
@@ -49,7 +50,7 @@ class CtrlCAfterwards:
 
 
 _CAN_MASK = hasattr(signal, "pthread_sigmask")
-_CTRL_C = {signal.SIGINT}
+STOPS = {signal.SIGINT, signal.SIGTERM}
 
 
 class SingerWriter:
@@ -93,11 +94,11 @@ class SingerWriter:
 
     def flush(self) -> None:
         # BrokenPipeError (the target went away) propagates to the CLI.
-        with CtrlCAfterwards():
+        with StopsAfterwards():
             self._out.flush()
 
     def _write(self, text: str) -> None:
-        with CtrlCAfterwards():
+        with StopsAfterwards():
             self._out.write(text)
 
     def _record_head(self, stream: str) -> str:

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import BinaryIO
 
 from tap_closeio.errors import OutputProcessError
-from tap_closeio.output import CtrlCAfterwards, InlineOutput
+from tap_closeio.output import STOPS, InlineOutput, StopsAfterwards
 
 LOGGER = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ class OutputProcess:
     def write_state(self, value: dict) -> None:
         self._send(("write_state", value))
         try:
-            with CtrlCAfterwards():
+            with StopsAfterwards():
                 self._pipe.flush()  # type: ignore[union-attr]  # _send started it
         except BrokenPipeError:
             raise self._failure() from None
@@ -110,7 +110,7 @@ class OutputProcess:
         frame = _LENGTH.pack(len(payload)) + payload
         try:
             # NB: whole or not at all: a frame cut short ends the child.
-            with CtrlCAfterwards():
+            with StopsAfterwards():
                 pipe.write(frame)
         except BrokenPipeError:
             raise self._failure() from None
@@ -175,9 +175,11 @@ def _own_peak_kib() -> int | None:
 def main() -> int:
     """The child: replay the parent's calls on an InlineOutput on stdout."""
     _configure_logging()
-    # NB: Ctrl-C reaches the whole process group; the parent decides what a
-    # Ctrl-C means, then closes this process's input, which ends it cleanly.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # NB: Ctrl-C reaches the whole process group, and so may a scheduler's
+    # SIGTERM; the parent decides what a stop means, then closes this
+    # process's input, which ends it cleanly.
+    for stop in STOPS:
+        signal.signal(stop, signal.SIG_IGN)
 
     output = InlineOutput(sys.stdout)
     calls = {name: getattr(output, name) for name in _CALLS}

@@ -401,8 +401,19 @@ def test_a_failing_api_leaves_every_record_before_it_written(emulator_factory):
 # --- Ctrl-C ---------------------------------------------------------------------------
 
 
-def test_ctrl_c_lets_the_output_process_write_what_it_was_given(
-    emulator_factory, tmp_path
+STOPPED = {
+    signal.SIGINT: (130, INTERRUPTED),
+    signal.SIGTERM: (
+        143,
+        "CRITICAL Terminated (SIGTERM); the last STATE on stdout is safe to "
+        "resume from",
+    ),
+}
+
+
+@pytest.mark.parametrize("stop", STOPPED, ids=lambda stop: stop.name)
+def test_a_stop_lets_the_output_process_write_what_it_was_given(
+    emulator_factory, tmp_path, stop
 ):
     emu = emulator_factory(seed=5, size="small", now=NOW, api_key=KEY, latency=0.1)
     tap = start_tap(emu, "true", tmp_path / "stderr.txt", start_new_session=True)
@@ -412,13 +423,14 @@ def test_ctrl_c_lets_the_output_process_write_what_it_was_given(
     # Interrupted while it waits for Close, as a person at the keyboard
     # almost always does (see the next test for the other case).
     wait_until_blocked(tap.pid, lambda wchan: "pipe" not in wchan)
-    os.killpg(tap.pid, signal.SIGINT)  # Ctrl-C reaches the whole group
+    os.killpg(tap.pid, stop)  # Ctrl-C reaches the whole group; so may SIGTERM
     stdout = finish(tap, head)
     stderr = (tmp_path / "stderr.txt").read_text()
 
-    assert tap.returncode == 130
-    assert critical_lines(stderr) == [INTERRUPTED]
-    assert stderr.splitlines()[-1] == INTERRUPTED
+    code, line = STOPPED[stop]
+    assert tap.returncode == code
+    assert critical_lines(stderr) == [line]
+    assert stderr.splitlines()[-1] == line
     assert "Traceback" not in stderr
     assert gone(child)
     output = messages(stdout)
@@ -426,13 +438,14 @@ def test_ctrl_c_lets_the_output_process_write_what_it_was_given(
     assert_states_trail_their_records(output)
 
 
+@pytest.mark.parametrize("stop", STOPPED, ids=lambda stop: stop.name)
 @pytest.mark.parametrize("output_process", ["true", "false"])
-def test_ctrl_c_while_the_target_reads_slowly_still_ends_cleanly(
-    emulator_factory, tmp_path, output_process
+def test_a_stop_while_the_target_reads_slowly_still_ends_cleanly(
+    emulator_factory, tmp_path, output_process, stop
 ):
     emu = emulator_factory(seed=5, size="small", now=NOW, api_key=KEY)
     # NB: three tries, each a Ctrl-C while the tap is blocked inside a write:
-    # before output.CtrlCAfterwards, each cut the write short.
+    # before output.StopsAfterwards, each cut the write short.
     for attempt in range(3):
         stderr_path = tmp_path / f"stderr{attempt}.txt"
         tap = start_tap(emu, output_process, stderr_path, start_new_session=True)
@@ -444,13 +457,14 @@ def test_ctrl_c_while_the_target_reads_slowly_still_ends_cleanly(
             tap.kill()
             finish(tap, head)
             pytest.skip("cannot see the tap wait on a full pipe (/proc/PID/wchan)")
-        os.killpg(tap.pid, signal.SIGINT)
+        os.killpg(tap.pid, stop)
         stdout = finish(tap, head)
         stderr = stderr_path.read_text()
 
-        assert tap.returncode == 130
+        code, line = STOPPED[stop]
+        assert tap.returncode == code
         assert stdout.endswith("\n"), stdout[-120:]
-        assert critical_lines(stderr) == [INTERRUPTED]
+        assert critical_lines(stderr) == [line]
         assert_states_trail_their_records(messages(stdout))
 
 
