@@ -82,18 +82,40 @@ class Newest:
     """The newest replication-key value seen that is not after a limit:
     records dated in the future are emitted but never move a bookmark."""
 
-    def __init__(self, key: str, limit: datetime) -> None:
+    def __init__(self, key: str, limit: datetime, label: str) -> None:
         self.key = key
         self.limit = limit
+        self.label = label
         self.value: datetime | None = None
+        self._told = False
 
     def observe(self, records: Iterable[dict]) -> None:
         for record in records:
             moment = _moment(record.get(self.key))
-            if moment is None or moment > self.limit:
+            if moment is None:
+                continue
+            if moment > self.limit:
+                self._tell(record, moment)
                 continue
             if self.value is None or moment > self.value:
                 self.value = moment
+
+    def _tell(self, record: dict, moment: datetime) -> None:
+        # Once per stream (per window for activities): otherwise a run that
+        # emits the same records again and again says nothing of why.
+        if self._told:
+            return
+        self._told = True
+        LOGGER.info(
+            "%s: %s has %s %s, after this run started (%s); records like it "
+            "are emitted but do not move the bookmark, so they come again "
+            "next run",
+            self.label,
+            record.get("id"),
+            self.key,
+            moment.isoformat(),
+            self.limit.isoformat(),
+        )
 
 
 class Gaps:
@@ -130,7 +152,7 @@ def read_custom_fields(ctx: ReadContext) -> Iterator[Item]:
     field definitions are a dimension that leads' `custom_fields` ids need,
     and most predate any start_date. The original tap dropped them."""
     key = ctx.stream.replication_key
-    newest, gaps = Newest(key, ctx.sync_started_at), Gaps(ctx.label)
+    newest, gaps = Newest(key, ctx.sync_started_at, ctx.label), Gaps(ctx.label)
     pages = offset_list(ctx.client, ctx.stream.path, ctx.page_size, ctx.label, gaps)
     for data in pages:
         batch = data
@@ -144,7 +166,7 @@ def read_custom_fields(ctx: ReadContext) -> Iterator[Item]:
 def read_users(ctx: ReadContext) -> Iterator[Item]:
     """Close cannot filter users by date: emit the whole list every run."""
     newest, gaps = (
-        Newest(ctx.stream.replication_key, ctx.sync_started_at),
+        Newest(ctx.stream.replication_key, ctx.sync_started_at, ctx.label),
         Gaps(ctx.label),
     )
     pages = offset_list(ctx.client, ctx.stream.path, ctx.page_size, ctx.label, gaps)
@@ -159,7 +181,7 @@ def read_leads(ctx: ReadContext) -> Iterator[Item]:
     last lead seen (Close compares date_updated at minute precision, so the
     query is >= the floored minute and the exact >= is applied here)."""
     key = ctx.stream.replication_key
-    newest = Newest(key, ctx.sync_started_at)
+    newest = Newest(key, ctx.sync_started_at, ctx.label)
     # Leads come oldest first: after a gap, later leads must not carry the
     # bookmark past the unread ones, so it stays at its value then.
     frozen: list[datetime | None] = []
@@ -220,7 +242,7 @@ def read_tasks(ctx: ReadContext) -> Iterator[Item]:
     date_updated, so they come by date_created and the bookmark is saved at
     the end."""
     key = ctx.stream.replication_key
-    newest, gaps = Newest(key, ctx.sync_started_at), Gaps(ctx.label)
+    newest, gaps = Newest(key, ctx.sync_started_at, ctx.label), Gaps(ctx.label)
     updated_since = format_filter(ctx.start)
 
     def query_at(lower: datetime | None) -> dict:
@@ -254,7 +276,7 @@ def read_event_log(ctx: ReadContext) -> Iterator[Item]:
     when the walk completes, and never later than five minutes before the
     sync started."""
     key = ctx.stream.replication_key
-    newest, gaps = Newest(key, ctx.sync_started_at), Gaps(ctx.label)
+    newest, gaps = Newest(key, ctx.sync_started_at, ctx.label), Gaps(ctx.label)
     params = {"date_updated__gte": format_filter(ctx.start)}
     for data in cursor_pages(
         ctx.client, ctx.stream.path, params, ctx.page_size, ctx.label, gaps
@@ -282,7 +304,7 @@ def read_activities(ctx: ReadContext) -> Iterator[Item]:
         windows[0].start.isoformat(),
         ctx.config.concurrency,
     )
-    newest = [Newest(key, ctx.sync_started_at) for _ in windows]
+    newest = [Newest(key, ctx.sync_started_at, ctx.label) for _ in windows]
     counts = [0] * len(windows)
     done = [False] * len(windows)
     gaps = [False] * len(windows)

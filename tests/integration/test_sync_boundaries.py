@@ -2,7 +2,7 @@
 offsets in start_date, window boundaries, records dated in the future."""
 
 import pytest
-from sync_harness import catalog_of, make_config, sync
+from sync_harness import catalog_of, make_config, sync, tap_logs
 
 NOW = "2024-05-01T12:00:00+00:00"
 KINDS = {"leads": "lead", "tasks": "task", "custom_fields": "custom_field_lead"}
@@ -145,9 +145,15 @@ def test_activity_dated_in_the_future_is_emitted_without_moving_the_bookmark(
     )
     config = make_config(emu, "2024-04-01T00:00:00Z")
 
-    result = sync(emu, config=config, catalog=catalog_of("activities"))
+    with tap_logs() as logs:
+        result = sync(emu, config=config, catalog=catalog_of("activities"))
 
     assert sorted(result.ids("activities")) == ["acti_2031", "acti_now"]
+    assert [line for line in logs.lines if "after this run started" in line] == [
+        "INFO activities: acti_2031 has date_created 2031-01-01T00:00:00+00:00, "
+        "after this run started (2024-05-01T12:00:00+00:00); records like it are "
+        "emitted but do not move the bookmark, so they come again next run"
+    ]
     assert result.state["bookmarks"]["activities"] == {
         "date_created": "2024-04-30T10:00:00.000000Z"
     }
@@ -165,9 +171,15 @@ def test_lead_dated_in_the_future_is_emitted_without_moving_the_bookmark(
     add(emu, "lead", "lead_now", date_updated="2024-04-30T10:00:00+00:00")
     add(emu, "lead", "lead_2031", date_updated="2031-01-01T00:00:00+00:00")
 
-    result = sync(emu, catalog=catalog_of("leads"))
+    with tap_logs() as logs:
+        result = sync(emu, catalog=catalog_of("leads"))
 
     assert result.ids("leads") == ["lead_now", "lead_2031"]
+    assert [line for line in logs.lines if "after this run started" in line] == [
+        "INFO leads: lead_2031 has date_updated 2031-01-01T00:00:00+00:00, "
+        "after this run started (2024-05-01T12:00:00+00:00); records like it are "
+        "emitted but do not move the bookmark, so they come again next run"
+    ]
     assert result.state["bookmarks"]["leads"] == {
         "date_updated": "2024-04-30T10:00:00.000000Z"
     }
