@@ -111,6 +111,7 @@ class _Group:
         self.in_flight = 0
         self.senders = 1  # the most requests ever in flight at once
         self.pacer = Pacer()
+        self.announced = 0.0  # the ready_at of the last hold logged
 
 
 class CloseClient:
@@ -407,9 +408,14 @@ class CloseClient:
                     state.pacer.sent(now)
                     return state
                 reason = state.reason
+                # One line per hold, by the first thread to meet it: the
+                # others wait out the same one.
+                announce = held > 0 and state.announced != state.ready_at
+                if announce:
+                    state.announced = state.ready_at
             # Pacing waits come with nearly every request at a full budget:
             # only the holds (a spent budget, a 429) are worth a line.
-            if held > 0:
+            if announce:
                 LOGGER.info("Waiting %.3f s for Close's rate limit: %s", held, reason)
             self._sleep(seconds)
 

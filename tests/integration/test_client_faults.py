@@ -300,6 +300,38 @@ def test_the_wait_is_shared_by_every_thread(emu, client, clock):
     assert clock.sleeps == [1.5]
 
 
+def test_threads_that_meet_the_same_hold_log_it_once(emu, clock, waits_logged):
+    both_asleep = threading.Barrier(2, timeout=10)
+
+    def sleep(seconds: float) -> None:
+        both_asleep.wait()  # each has met the hold before either moves on
+        clock.sleep(seconds)
+
+    client = CloseClient(
+        load_config(
+            {"api_key": KEY, "start_date": "2024-01-01", "base_url": emu.base_url}, {}
+        ),
+        sleep=sleep,
+        monotonic=clock.monotonic,
+    )
+    headers = {"RateLimit": "limit=10, remaining=0, reset=1.5"}
+    emu.add_fault("/api/v1/user/", kind="status", status=200, body={}, headers=headers)
+    client.get("user/")  # spent: the group is held for 1.5 s
+
+    threads = [threading.Thread(target=client.get, args=("user/",)) for _ in "ab"]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    client.close()
+
+    assert clock.sleeps == [1.5, 1.5]
+    assert waits_logged() == [
+        "Waiting 1.500 s for Close's rate limit: rate-limit budget of /user/ "
+        "spent (0 left)"
+    ]
+
+
 def test_requests_in_flight_elsewhere_are_kept_in_reserve(emu, client, clock):
     user_id = emu.objects("user")[0]["id"]
     held = emu.add_fault(f"/api/v1/user/{user_id}/", kind="delay", seconds=1.0)
