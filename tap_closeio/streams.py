@@ -76,6 +76,9 @@ class Stream:
     reader: Reader
     page_size: int
     key_properties: tuple[str, ...] = ("id",)
+    # What a run reads, for the log: None means from the run's start point
+    # (the bookmark or start_date, whichever is later).
+    scope: str | None = None
 
 
 class Newest:
@@ -399,12 +402,17 @@ def _moment(raw: object) -> datetime | None:
 
 STREAMS: tuple[Stream, ...] = (
     Stream(
-        "custom_fields", "custom_field/lead/", "date_updated", read_custom_fields, 100
+        "custom_fields",
+        "custom_field/lead/",
+        "date_updated",
+        read_custom_fields,
+        100,
+        scope="every row on the first run, then rows updated at or after the bookmark",
     ),
     Stream("leads", "lead/", "date_updated", read_leads, 100),
     Stream("activities", "activity/", "date_created", read_activities, 100),
     Stream("tasks", "task/", "date_updated", read_tasks, 100),
-    Stream("users", "user/", "date_updated", read_users, 100),
+    Stream("users", "user/", "date_updated", read_users, 100, scope="the whole list"),
     Stream("event_log", "event/", "date_updated", read_event_log, 50),
 )
 STREAMS_BY_NAME = {stream.name: stream for stream in STREAMS}

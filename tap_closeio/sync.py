@@ -135,9 +135,9 @@ class _StreamRun:
 
         ctx = self._context()
         LOGGER.info(
-            "%s: starting from %s (bookmark in state: %s)",
+            "%s: reading %s (bookmark in state: %s)",
             stream.name,
-            format_bookmark(ctx.start),
+            stream.scope or "from " + format_bookmark(ctx.start),
             ctx.state_bookmark and format_bookmark(ctx.state_bookmark),
         )
         try:

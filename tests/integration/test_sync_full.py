@@ -153,6 +153,36 @@ def test_unknown_currently_syncing_warns_then_syncs_normally(emulator_factory):
     assert result.state["currently_syncing"] is None
 
 
+def test_each_stream_says_what_it_reads_and_from_which_bookmark(emulator_factory):
+    emu = emulator_factory(size="empty")
+    bookmark = "2021-03-04T05:06:07.000000Z"
+    state = {
+        "bookmarks": {
+            "custom_fields": {"date_updated": bookmark},
+            "users": {"date_updated": bookmark},
+        }
+    }
+
+    with tap_logs() as logs:
+        sync(emu, state)
+
+    assert [line for line in logs.lines if ": reading " in line] == [
+        "INFO custom_fields: reading every row on the first run, then rows "
+        "updated at or after the bookmark (bookmark in state: "
+        "2021-03-04T05:06:07.000000Z)",
+        "INFO leads: reading from 2020-01-01T00:00:00.000000Z (bookmark in state: "
+        "None)",
+        "INFO activities: reading from 2020-01-01T00:00:00.000000Z (bookmark in "
+        "state: None)",
+        "INFO tasks: reading from 2020-01-01T00:00:00.000000Z (bookmark in state: "
+        "None)",
+        "INFO users: reading the whole list (bookmark in state: "
+        "2021-03-04T05:06:07.000000Z)",
+        "INFO event_log: reading from 2020-01-01T00:00:00.000000Z (bookmark in "
+        "state: None)",
+    ]
+
+
 def test_deselected_streams_are_never_requested(emulator_factory):
     emu = emulator_factory(size="tiny")
     result = sync(emu, catalog=catalog_of("users"))
