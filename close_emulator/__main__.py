@@ -119,7 +119,13 @@ def build(args: argparse.Namespace) -> Emulator:
 
 
 def main(argv: list[str] | None = None) -> int:
-    emu = build(parse_args(argv)).start()
+    args = parse_args(argv)
+    try:
+        emu = build(args).start()
+    except (OSError, ValueError) as exc:
+        # A port in use, an unknown --size: one line, not a traceback.
+        print(f"close-emulator: cannot start: {exc}", file=sys.stderr)
+        return 2
     print(
         f"Close API emulator listening on {emu.base_url} (api key: {emu.api_key})",
         flush=True,

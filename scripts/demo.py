@@ -127,7 +127,18 @@ def print_counts(out: Path, names: list, states: list) -> None:
         print(f"{stream:<15}" + "".join(f"{c[stream]:>14}" for c in counts))
     print()
     for name, state in zip(names, states, strict=True):
-        print(f"{name} run: records {out / (name + '.jsonl')}, state {state}")
+        print(
+            f"{name} run: records {out / (name + '.jsonl')}, state {state}, "
+            f"log {out / (name + '.log')}"
+        )
+    print(f"config: {out / 'config.json'}")
+    print()
+    # NB: more than the changes listed above, by design.
+    print(
+        "The incremental run also reads again, by design: a day of activities "
+        "before the bookmark,\nthe leads of the bookmark's minute and every "
+        "user (README, Known limitations)."
+    )
 
 
 def summarise(changed: dict) -> str:

@@ -333,7 +333,10 @@ def read_activities(ctx: ReadContext) -> Iterator[Item]:
             yield data
             continue
 
-        LOGGER.info(
+        # An empty window is the common case of a long history: at DEBUG,
+        # so that the INFO lines are the windows that held records.
+        LOGGER.log(
+            logging.INFO if counts[index] else logging.DEBUG,
             "%s: window %s complete: %s records",
             ctx.label,
             windows[index],

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Creates one virtualenv per downstream tool under build/tools/<name>.
+# Creates one virtualenv per downstream tool under build/tools/<name>; with
+# tool names as arguments, only for those.
 #
 # Each tool gets its own because their pins clash with singer-python's
 # (jsonschema 2 against 4). Every dependency is pinned by
@@ -44,9 +45,13 @@ install_tool() {
     echo "$want" >"$stamp"
 }
 
+# With names (`install-tools.sh target-jsonl`), only those tools; else all.
 mkdir -p "$TOOLS_DIR"
 for entry in "${TOOLS[@]}"; do
     IFS='|' read -r name requirements check <<<"$entry"
+    if [[ $# -gt 0 && " $* " != *" $name "* ]]; then
+        continue
+    fi
     install_tool "$name" "$requirements" "$check"
 done
 log "tools ready in $TOOLS_DIR"

@@ -1,6 +1,7 @@
 """The /_emulator/ control routes, the close-emulator command, samples mode."""
 
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -124,6 +125,33 @@ def test_cli_prints_its_url_first_and_serves():
     assert line.endswith("/api/v1/ (api key: k1)")
     assert response.status_code == 200
     assert response.headers["RateLimit"].startswith("limit=5, remaining=4, reset=")
+
+
+def test_cli_says_in_one_line_why_it_cannot_start():
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    try:
+        results = [
+            subprocess.run(
+                [sys.executable, "-m", "close_emulator", *args],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            for args in (["--size", "bogus"], ["--size", "tiny", "--port", str(port)])
+        ]
+    finally:
+        taken.close()
+
+    for result in results:
+        assert result.returncode == 2
+        assert result.stdout == ""
+        assert len(result.stderr.splitlines()) == 1, result.stderr
+        assert result.stderr.startswith("close-emulator: cannot start: ")
+    assert "bogus" in results[0].stderr
+    assert "Address already in use" in results[1].stderr
 
 
 needs_samples = pytest.mark.skipif(
