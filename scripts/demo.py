@@ -137,7 +137,8 @@ def print_counts(out: Path, names: list, states: list) -> None:
     print(
         "The incremental run also reads again, by design: a day of activities "
         "before the bookmark,\nthe leads of the bookmark's minute and every "
-        "user (README, Known limitations)."
+        "user (README, Known limitations); and a change\nto a contact, "
+        "opportunity or task moves its lead's date_updated, as in Close."
     )
 
 
