@@ -51,8 +51,17 @@ def _terminate(_signum: int, _frame: object) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Console entry point (`tap-closeio`). Returns the exit code."""
     _configure_logging()
+    previous = None
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _terminate)
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return _main(argv)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # argparse: usage errors exit 2, --help 0
@@ -205,6 +214,11 @@ def _close_after_failure(output) -> None:
     # the first failure, not a second one from the output.
     try:
         output.close()
+    except BrokenPipeError:
+        # The target is gone too: what is left in stdout's buffer cannot be
+        # written, and the interpreter's own flush at exit would print an
+        # "Exception ignored" line and exit 120 instead of this run's code.
+        _silence_stdout()
     except (OSError, TapError):
         pass
 

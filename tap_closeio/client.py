@@ -112,6 +112,7 @@ class _Group:
         self.senders = 1  # the most requests ever in flight at once
         self.pacer = Pacer()
         self.announced = 0.0  # the ready_at of the last hold logged
+        self.quiet = False  # the hold is the pacer's own: not logged
 
 
 class CloseClient:
@@ -410,7 +411,9 @@ class CloseClient:
                 reason = state.reason
                 # One line per hold, by the first thread to meet it: the
                 # others wait out the same one.
-                announce = held > 0 and state.announced != state.ready_at
+                announce = (
+                    held > 0 and not state.quiet and state.announced != state.ready_at
+                )
                 if announce:
                     state.announced = state.ready_at
             # Pacing waits come with nearly every request at a full budget:
@@ -451,7 +454,9 @@ class CloseClient:
             state.pacer.learn(budget.limit, budget.remaining, budget.reset)
             reserve = 0 if state.pacer.known else state.senders - 1
             if budget.remaining <= reserve:
-                _hold(state, ready_at, reason)
+                # NB: at full pace the tap's own last request of each
+                # window spends the budget: a line a second would be noise.
+                _hold(state, ready_at, reason, quiet=state.pacer.known)
 
     def _hold_group(self, group: str, seconds: float, reason: str) -> None:
         ready_at = self._monotonic() + max(seconds, MIN_RATE_LIMIT_WAIT)
@@ -459,11 +464,12 @@ class CloseClient:
             _hold(self._groups.setdefault(group, _Group()), ready_at, reason)
 
 
-def _hold(state: _Group, ready_at: float, reason: str) -> None:
+def _hold(state: _Group, ready_at: float, reason: str, quiet: bool = False) -> None:
     # Only ever later: a shorter hold must not cut a longer one short.
     if ready_at >= state.ready_at:
         state.ready_at = ready_at
         state.reason = reason
+        state.quiet = quiet
 
 
 def _log_request_time(started: float, tags: dict[str, Any], status: str) -> None:

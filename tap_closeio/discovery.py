@@ -123,10 +123,12 @@ def _stream_entries(catalog: Any) -> dict[str, dict]:
         raise CatalogError("The catalog has no 'streams' list.")
 
     entries: dict[str, dict] = {}
+    names: set[str] = set()
     for index, entry in enumerate(streams):
         name = _entry_name(entry, index)
-        if name in entries:
+        if name in names:
             raise CatalogError(f"The catalog lists stream {name!r} twice.")
+        names.add(name)
         _check_metadata(name, entry.get("metadata", []))
         if name in REPLICATION_KEYS:
             entries[name] = entry

@@ -838,6 +838,10 @@ class _Gate:
             self._changed.notify_all()
 
 
+# How long stopping the window pool waits for workers still in a request.
+STOP_WAIT = 5.0
+
+
 class _WindowPool:
     """Worker threads reading window queries from a priority queue and
     handing pages to the caller through a bounded queue."""
@@ -867,9 +871,22 @@ class _WindowPool:
             thread.start()
 
     def stop(self) -> None:
+        """Tell the workers to stop and wait for them, at most STOP_WAIT
+        seconds in all. NB: a worker inside a request ends only when that
+        request does, retries and rate-limit waits included, minutes in an
+        outage; a scheduler's SIGTERM gives about 30 s before SIGKILL. The
+        workers are daemon threads: one still busy ends with the process."""
         self.halt.set()
+        deadline = time.monotonic() + STOP_WAIT
         for thread in self.threads:
-            thread.join()
+            thread.join(max(0.0, deadline - time.monotonic()))
+        busy = sum(thread.is_alive() for thread in self.threads)
+        if busy:
+            LOGGER.info(
+                "%s: %s workers still waiting on Close; not waiting for them",
+                self.label,
+                busy,
+            )
 
     def _submit(self, index: int, query: _Query) -> None:
         self.tasks.put(_Task((index, next(self.sequence)), index, query))
@@ -921,7 +938,8 @@ class _WindowPool:
     def _spare(self) -> int:
         """Workers that could read a part cut for them now: idle, and let
         through the gate (none while this process's CPU is the limit)."""
-        return min(self.idle, self.gate.limit - self.gate.active)
+        # NB: the gate may have lowered its limit below the readers inside.
+        return max(0, min(self.idle, self.gate.limit - self.gate.active))
 
     def _run(self, task: _Task) -> None:
         split_into = self.split_into if task.query.splits else 1

@@ -46,6 +46,13 @@ install_tool() {
 }
 
 # With names (`install-tools.sh target-jsonl`), only those tools; else all.
+for wanted in "$@"; do
+    if ! printf '%s\n' "${TOOLS[@]}" | grep -q "^$wanted|"; then
+        echo "install-tools.sh: no tool named '$wanted'; known:" \
+            "$(printf '%s\n' "${TOOLS[@]}" | cut -d'|' -f1 | tr '\n' ' ')" >&2
+        exit 2
+    fi
+done
 mkdir -p "$TOOLS_DIR"
 for entry in "${TOOLS[@]}"; do
     IFS='|' read -r name requirements check <<<"$entry"

@@ -203,6 +203,10 @@ def test_entry_with_only_stream_name_is_accepted():
             {"streams": [{"stream": "users"}, {"tap_stream_id": "users"}]},
             "lists stream 'users' twice",
         ),
+        (
+            {"streams": [{"stream": "deals"}, {"stream": "deals"}]},
+            "lists stream 'deals' twice",
+        ),
     ],
 )
 def test_malformed_catalog_is_refused_naming_the_problem(bad, message):

@@ -468,6 +468,43 @@ def test_a_stop_while_the_target_reads_slowly_still_ends_cleanly(
         assert_states_trail_their_records(messages(stdout))
 
 
+CLOSE_AFTER_FAILURE = """
+import sys
+from tap_closeio import cli
+from tap_closeio.output import InlineOutput
+
+output = InlineOutput(sys.stdout)
+output.add_stream("users", {"type": "object", "properties": {}}, None)
+output.write_records("users", [{"id": "user_1"}], "2024-05-01T00:00:00.000000Z")
+cli._close_after_failure(output)
+sys.exit(143)
+"""
+
+
+def test_closing_after_a_failure_with_the_target_gone_keeps_the_exit_code():
+    # A scheduler stopping the whole pipeline: the target is gone, and the
+    # tap, stopped too, has records in its stdout buffer it cannot write.
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", CLOSE_AFTER_FAILURE],
+            # Buffered, as stdout is on a pipe unless this is set.
+            env={k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"},
+            stdout=write,
+            capture_output=False,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(write)
+
+    # Not 120 with "Exception ignored ... BrokenPipeError" from the
+    # interpreter's own flush at exit.
+    assert (result.returncode, result.stderr) == (143, "")
+
+
 # --- the child on its own -------------------------------------------------------------
 
 CALLS = [

@@ -172,8 +172,8 @@ def test_each_stream_says_what_it_reads_and_from_which_bookmark(emulator_factory
         "2021-03-04T05:06:07.000000Z)",
         "INFO leads: reading from 2020-01-01T00:00:00.000000Z (bookmark in state: "
         "None)",
-        "INFO activities: reading from 2020-01-01T00:00:00.000000Z (bookmark in "
-        "state: None)",
+        "INFO activities: reading from the bookmark less "
+        "activities_window_seconds, or start_date (bookmark in state: None)",
         "INFO tasks: reading from 2020-01-01T00:00:00.000000Z (bookmark in state: "
         "None)",
         "INFO users: reading the whole list (bookmark in state: "

@@ -1,11 +1,14 @@
 """Pure parts of paging: filter format, skip-cap narrowing, activity windows,
 the window pool's gate."""
 
+import queue
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from tap_closeio import paging
 from tap_closeio.config import Config
 from tap_closeio.errors import SkipCapExhaustedError
 from tap_closeio.paging import (
@@ -266,6 +269,8 @@ def test_idle_workers_are_spare_only_as_far_as_the_gate_lets_them_read():
     assert pool._spare() == 1
     pool.gate.limit = 2
     assert pool._spare() == 0
+    pool.gate.limit = 1  # halved below the readers still inside
+    assert pool._spare() == 0
 
 
 def test_a_rest_already_read_in_several_pages_is_sized_by_their_span():
@@ -283,3 +288,27 @@ def test_a_rest_already_read_in_several_pages_is_sized_by_their_span():
     # parts of two pages; the same records taken as one page, four.
     assert len(_split_rest(query, seen, 12, pages_per_part=2, pages_read=3)) == 10
     assert len(_split_rest(query, seen, 12, pages_per_part=2, pages_read=1)) == 4
+
+
+def test_stopping_waits_for_a_busy_worker_only_so_long(monkeypatch):
+    monkeypatch.setattr(paging, "STOP_WAIT", 0.2)
+    pool = _WindowPool(None, "activity/", "date_created", 100, "activities", 2)
+    in_request, release = threading.Event(), threading.Event()
+
+    def a_long_request() -> None:
+        in_request.set()
+        release.wait(30)  # a request in an outage: retries, long timeouts
+        raise queue.Empty
+
+    pool._next_task = a_long_request
+    pool.start([])
+    assert in_request.wait(5)
+    began = time.monotonic()
+    pool.stop()
+    waited = time.monotonic() - began
+    release.set()
+
+    assert 0.15 <= waited < 2.0
+    for thread in pool.threads:
+        thread.join(5)
+        assert not thread.is_alive()
