@@ -448,14 +448,13 @@ class CloseClient:
         # its page) sends again without asking (bench: the odd 429 at
         # concurrency 6). Once the pacer knows the window it keeps this
         # tap's own requests within the budget, and only a spent budget
-        # (another client of the organisation) holds. Held under the lock,
-        # so no request slips out in between.
+        # holds, without a line: at full pace the tap's own last request of
+        # each window spends it, and a line a second would be noise. Held
+        # under the lock, so no request slips out in between.
         with self._lock:
             state.pacer.learn(budget.limit, budget.remaining, budget.reset)
             reserve = 0 if state.pacer.known else state.senders - 1
             if budget.remaining <= reserve:
-                # NB: at full pace the tap's own last request of each
-                # window spends the budget: a line a second would be noise.
                 _hold(state, ready_at, reason, quiet=state.pacer.known)
 
     def _hold_group(self, group: str, seconds: float, reason: str) -> None:
