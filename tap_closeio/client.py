@@ -298,13 +298,16 @@ class CloseClient:
         with self._lock:
             self.requests_made += 1
         try:
-            response = self._session().request(
-                method,
-                url,
-                params=params,
-                json=body,
+            session = self._session()
+            response = session.send(
+                _prepare(session, method, url, params, body),
                 timeout=self._timeout,
                 stream=True,
+                allow_redirects=True,
+                # What Session.request would merge in (trust_env is off):
+                verify=session.verify,
+                proxies=session.proxies,
+                cert=session.cert,
             )
             _read_whole_body(response)
             return response
@@ -490,6 +493,36 @@ def _read_environment_once(session: requests.Session, base_url: str) -> None:
     if bundle:
         session.verify = bundle
     session.trust_env = False
+
+
+def _prepare(
+    session: requests.Session,
+    method: str,
+    url: str,
+    params: dict | None,
+    body: dict | None,
+) -> requests.PreparedRequest:
+    """The request Session.request would send, prepared without merging the
+    session's settings into it on every call.
+
+    NB: Session.prepare_request merges headers, cookies, auth and hooks per
+    request through requests' generic merge_setting, whose Mapping check is
+    a typing.Protocol isinstance: about a tenth of this process's CPU in the
+    CPU-bound bench (bench/RESULTS.md). The session's headers and auth are
+    set once in `_session` and never change, so they are taken as they are;
+    its cookies (a load balancer's, say) are copied in, as requests does."""
+    prepared = requests.PreparedRequest()
+    prepared.prepare(
+        method=method,
+        url=url,
+        headers=session.headers,
+        params=params,
+        json=body,
+        auth=session.auth,
+        cookies=session.cookies.copy() if session.cookies else None,
+        hooks=session.hooks,
+    )
+    return prepared
 
 
 def _group_of(path: str) -> str:
