@@ -36,6 +36,9 @@ SAMPLE_SECONDS = 0.25
 BUSY_SHARE = 0.85  # of one core: the tap itself is the limit, halve the readers
 IDLE_SHARE = 0.5  # below this, the tap waits on Close: one reader more
 
+# How long stopping a pager or the window pool waits for a request in flight.
+STOP_WAIT = 5.0
+
 
 def format_filter(moment: datetime) -> str:
     """A date filter value: UTC with an explicit offset, so neither Close's
@@ -149,11 +152,21 @@ class PageAhead:
 
     def close(self) -> None:
         """Wait for the request made ahead, if any, and end the worker: a
-        pager that is done leaves no request of its own behind."""
+        pager that is done leaves no request of its own behind. NB: at most
+        STOP_WAIT seconds, as the window pool: a pager is closed early when
+        the run stops, and a request in an outage (retries, long timeouts)
+        would hold a scheduler's SIGTERM past its grace period. The worker
+        is a daemon thread: one still busy ends with the process."""
         self._pending = None
         if self._thread is not None:
             self._jobs.put(None)
-            self._thread.join()
+            self._thread.join(STOP_WAIT)
+            if self._thread.is_alive():
+                LOGGER.info(
+                    "%s: a request made ahead is still waiting on Close; not "
+                    "waiting for it",
+                    self._label,
+                )
             self._thread = None
 
     def _serve(self) -> None:
@@ -836,10 +849,6 @@ class _Gate:
             self.limit += 1
             LOGGER.debug("window pool: CPU %.0f%%, %s at once", 100 * share, self.limit)
             self._changed.notify_all()
-
-
-# How long stopping the window pool waits for workers still in a request.
-STOP_WAIT = 5.0
 
 
 class _WindowPool:

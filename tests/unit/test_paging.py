@@ -1,6 +1,7 @@
 """Pure parts of paging: filter format, skip-cap narrowing, activity windows,
 the window pool's gate."""
 
+import logging
 import queue
 import threading
 import time
@@ -12,6 +13,7 @@ from tap_closeio import paging
 from tap_closeio.config import Config
 from tap_closeio.errors import SkipCapExhaustedError
 from tap_closeio.paging import (
+    PageAhead,
     Window,
     _Gate,
     _narrow,
@@ -288,6 +290,44 @@ def test_a_rest_already_read_in_several_pages_is_sized_by_their_span():
     # parts of two pages; the same records taken as one page, four.
     assert len(_split_rest(query, seen, 12, pages_per_part=2, pages_read=3)) == 10
     assert len(_split_rest(query, seen, 12, pages_per_part=2, pages_read=1)) == 4
+
+
+def test_closing_a_pager_waits_for_its_request_made_ahead_only_so_long(
+    monkeypatch, caplog
+):
+    monkeypatch.setattr(paging, "STOP_WAIT", 0.2)
+    caplog.set_level(logging.INFO, logger="tap_closeio.paging")
+    ahead = PageAhead("leads")
+    in_request, release = threading.Event(), threading.Event()
+
+    def a_long_request() -> dict:
+        in_request.set()
+        release.wait(30)  # a request in an outage: retries, long timeouts
+        return {"data": []}
+
+    ahead.start("page 2", a_long_request)
+    assert in_request.wait(5)
+    began = time.monotonic()
+    ahead.close()
+    waited = time.monotonic() - began
+    worker = next(t for t in threading.enumerate() if t.name == "leads ahead")
+    release.set()
+
+    assert 0.15 <= waited < 2.0
+    assert "leads: a request made ahead is still waiting on Close" in caplog.text
+    worker.join(5)
+    assert not worker.is_alive()
+
+
+def test_closing_a_pager_with_its_request_answered_waits_for_nothing(caplog):
+    caplog.set_level(logging.INFO, logger="tap_closeio.paging")
+    ahead = PageAhead("tasks")
+    ahead.start("page 2", lambda: {"data": [{"id": "task_1"}]})
+
+    assert ahead.take("page 2", lambda: {}) == {"data": [{"id": "task_1"}]}
+    ahead.close()
+    assert "still waiting" not in caplog.text
+    assert not any(t.name == "tasks ahead" for t in threading.enumerate())
 
 
 def test_stopping_waits_for_a_busy_worker_only_so_long(monkeypatch):
