@@ -12,11 +12,15 @@ differences are handled here, so that the output is what `json` would give:
 - it writes UTF-8 where singer-python writes ASCII with \\u escapes, which
   targets on any locale read the same: non-ASCII text is escaped here;
 - it cannot write a lone surrogate or an integer beyond 64 bits: such a
-  value is written by `json`.
+  value is written by `json`;
+- it writes NaN and the infinities as null, where `json` writes NaN, which
+  strict JSON readers refuse: the values `json` writes get null there too,
+  so a RECORD does not depend on which of the two wrote it.
 """
 
 import codecs
 import json
+import math
 from json.encoder import encode_basestring_ascii as _escape_ascii
 from typing import Any
 
@@ -51,7 +55,7 @@ def dumps(value: Any) -> str:
     try:
         text = orjson.dumps(value).decode()
     except TypeError:  # orjson.JSONEncodeError is a TypeError
-        return _json_encode(value)
+        return _json_encode(_finite(value))
     if text.isascii():
         return text
     return text.encode("ascii", _ASCII_ERRORS).decode("ascii")
@@ -62,7 +66,19 @@ def dumps_unicode(value: Any) -> str:
     try:
         return orjson.dumps(value).decode()
     except TypeError:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        return json.dumps(_finite(value), separators=(",", ":"), ensure_ascii=False)
+
+
+def _finite(value: Any) -> Any:
+    """`value` with NaN and the infinities as None, as orjson writes them.
+    Only on the way to `json`, which a value orjson cannot write takes."""
+    if type(value) is float:
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
 
 
 def _escape(error: UnicodeError) -> tuple[str, int]:

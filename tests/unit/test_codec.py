@@ -79,3 +79,19 @@ def test_dumps_unicode_leaves_non_ascii_text_as_it_is():
     assert codec.dumps({"data": codec.dumps_unicode(lone)}) == (
         '{"data":"{\\"lone\\":\\"\\ud800\\"}"}'
     )
+
+
+@pytest.mark.parametrize("number", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_numbers_are_written_as_null_by_either_writer(number):
+    # orjson writes null; json would write NaN, which strict readers refuse.
+    # A lone surrogate or an integer beyond 64 bits sends a record to json.
+    plain = {"n": number, "list": [number]}
+    to_json = {"n": number, "list": [number], "big": 2**64, "lone": "\ud800"}
+
+    assert codec.dumps(plain) == '{"n":null,"list":[null]}'
+    assert codec.dumps(to_json) == (
+        '{"n":null,"list":[null],"big":18446744073709551616,"lone":"\\ud800"}'
+    )
+    assert codec.dumps_unicode(to_json) == (
+        '{"n":null,"list":[null],"big":18446744073709551616,"lone":"\ud800"}'
+    )
