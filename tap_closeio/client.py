@@ -244,7 +244,9 @@ class CloseClient:
         self._drop_session()
 
         seconds = next(waits)
-        LOGGER.info(
+        # WARNING: a fault, even one a retry gets past, is what someone
+        # looking into a slow or failed run searches the log for.
+        LOGGER.warning(
             "Waiting %.2f s before retrying %s /%s (attempt %d of %d failed: %s)",
             seconds,
             method,
