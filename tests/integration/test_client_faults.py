@@ -674,6 +674,45 @@ def test_requests_carry_basic_auth_user_agent_and_utc_offset(emu, client):
     assert headers["x-tz-offset"] == "0"
 
 
+def test_requests_carry_exactly_the_headers_a_requests_session_sends(emu, client):
+    # The client prepares requests itself (client._prepare); what reaches
+    # Close must be what Session.request sent: its defaults, then ours.
+    search = {"query": {"type": "object_type", "object_type": "lead"}, "_limit": 2}
+    client.get("user/", {"_skip": 0, "_limit": 2})
+    client.post("data/search/", search)
+
+    get, post = emu.requests[-2].headers, emu.requests[-1].headers
+    host = emu.base_url.split("/")[2]
+    auth = "Basic " + base64.b64encode(f"{KEY}:".encode()).decode()
+    assert get == {
+        "host": host,
+        "user-agent": f"tap-closeio/{__version__}",
+        "accept-encoding": "gzip, deflate",
+        "accept": "application/json",
+        "connection": "keep-alive",
+        "x-tz-offset": "0",
+        "authorization": auth,
+    }
+    assert post == {
+        **get,
+        "content-length": str(len(json.dumps(search))),
+        "content-type": "application/json",
+    }
+    assert emu.requests[-2].query_string == "_skip=0&_limit=2"
+
+
+def test_cookies_the_session_holds_go_with_every_request(emu, client):
+    # A load balancer's cookie, say: requests sends back what it was given.
+    client.get("me/")
+    assert "cookie" not in emu.requests[-1].headers
+    client._session().cookies.set("lb", "node-2")
+
+    client.get("me/")
+    client.get("me/")
+
+    assert [r.headers.get("cookie") for r in emu.requests[-2:]] == ["lb=node-2"] * 2
+
+
 def test_the_configured_user_agent_is_sent(emu, clock):
     with make_client(emu, clock, user_agent="acme-etl ops@acme.test") as client:
         client.get("me/")
