@@ -8,6 +8,7 @@ import pytest
 from tap_closeio.timeutil import (
     UTC,
     floor_to_minute,
+    floor_to_second,
     format_bookmark,
     normalize_date_or_text,
     normalize_datetime,
@@ -156,3 +157,22 @@ def test_normalize_date_or_text_changes_only_iso_date_times(text, expected):
 
 def test_floor_to_minute_for_closes_lead_search():
     assert floor_to_minute(utc(2024, 3, 1, 10, 15, 30, 999)) == utc(2024, 3, 1, 10, 15)
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        utc(2024, 3, 1, 10, 15, 30, 999),
+        utc(2024, 3, 1, 10, 15, 0, 0),
+        utc(2024, 3, 1, 10, 15, 59, 999_999),
+        utc(1, 1, 1, 0, 0, 0, 1),
+        datetime(2024, 3, 1, 10, 15, 30, 5, tzinfo=timezone(timedelta(hours=-5))),
+    ],
+)
+def test_floors_keep_the_zone_and_drop_only_what_is_below_them(moment):
+    second, minute = floor_to_second(moment), floor_to_minute(moment)
+
+    assert second == moment.replace(microsecond=0)
+    assert minute == moment.replace(second=0, microsecond=0)
+    assert second.tzinfo is minute.tzinfo is moment.tzinfo
+    assert (second.microsecond, minute.second, minute.microsecond) == (0, 0, 0)
