@@ -2,6 +2,7 @@
 datetimes, written in one bookmark format."""
 
 from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pytest
 
@@ -167,6 +168,7 @@ def test_floor_to_minute_for_closes_lead_search():
         utc(2024, 3, 1, 10, 15, 59, 999_999),
         utc(1, 1, 1, 0, 0, 0, 1),
         datetime(2024, 3, 1, 10, 15, 30, 5, tzinfo=timezone(timedelta(hours=-5))),
+        datetime(2024, 3, 1, 10, 15, 30, 5),
     ],
 )
 def test_floors_keep_the_zone_and_drop_only_what_is_below_them(moment):
@@ -176,3 +178,20 @@ def test_floors_keep_the_zone_and_drop_only_what_is_below_them(moment):
     assert minute == moment.replace(second=0, microsecond=0)
     assert second.tzinfo is minute.tzinfo is moment.tzinfo
     assert (second.microsecond, minute.second, minute.microsecond) == (0, 0, 0)
+
+
+def test_floors_keep_the_second_of_a_repeated_hour():
+    # 01:30 comes twice in New York on 2024-11-03; fold 1 is the second, an
+    # hour after the first. Subtracting would reset fold and lose the hour.
+    try:
+        zone = ZoneInfo("America/New_York")
+    except ZoneInfoNotFoundError:
+        pytest.skip("no time zone database on this machine")
+    moment = datetime(2024, 11, 3, 1, 30, 15, 500, fold=1, tzinfo=zone)
+
+    for floored in (floor_to_second(moment), floor_to_minute(moment)):
+        assert floored.fold == 1
+        assert (
+            floored.astimezone(timezone.utc).hour
+            == moment.astimezone(timezone.utc).hour
+        )
