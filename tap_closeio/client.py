@@ -149,6 +149,7 @@ class CloseClient:
         # Weak: a session dies with its worker thread's thread-local slot.
         self._sessions: weakref.WeakSet[requests.Session] = weakref.WeakSet()
         self._groups: dict[str, _Group] = {}
+        self._closed = False
         self.requests_made = 0
 
         get_logger()  # singer's logging config: METRIC lines on stderr
@@ -163,7 +164,11 @@ class CloseClient:
         self.close()
 
     def close(self) -> None:
+        """Close every connection. A request still being retried in a thread
+        the run left behind (paging.STOP_WAIT) then ends at its next try
+        instead of asking Close again after the run."""
         with self._lock:
+            self._closed = True
             sessions = list(self._sessions)
             self._sessions.clear()
         for session in sessions:
@@ -194,6 +199,8 @@ class CloseClient:
         faults = 0
         rate_limited = 0
         while True:
+            if self._closed:
+                raise RetryableError(f"{method} /{path} not sent: the client is closed")
             state = self._enter_group(group)
             try:
                 return self._send(method, path, group, state, params, body)
@@ -512,7 +519,9 @@ def _prepare(
     a typing.Protocol isinstance: 0.1 to 0.2 ms of CPU a request, measured
     against the emulator. The session's headers and auth are set once in
     `_session` and never change, so they are taken as they are; its cookies
-    (a load balancer's, say) are copied in, as requests does."""
+    (a load balancer's, say) are copied in, as requests does. NB: the
+    session's `params` and a .netrc are not read (trust_env is off and the
+    tap sets no session params): set either and it would be ignored here."""
     prepared = requests.PreparedRequest()
     prepared.prepare(
         method=method,

@@ -10,6 +10,7 @@ import threading
 import time
 
 import pytest
+import requests
 
 from close_emulator import Emulator
 from tap_closeio import __version__, sync
@@ -487,6 +488,26 @@ def test_502_then_503_then_200_on_users_is_retried_with_backoff(
     assert client.requests_made == 3
 
 
+def test_a_retry_due_after_the_client_closed_is_not_sent(emu, client, clock):
+    # A request made ahead that the run left behind (paging.STOP_WAIT) is in
+    # its wait when the run ends and closes the client.
+    emu.add_fault("/api/v1/user/", kind="status", status=503, times=None)
+    waited = clock.sleep
+
+    def the_run_ends_meanwhile(seconds):
+        waited(seconds)
+        client.close()
+
+    client._sleep = the_run_ends_meanwhile
+
+    with pytest.raises(RetryableError) as raised:
+        client.get("user/")
+
+    assert str(raised.value) == "GET /user/ not sent: the client is closed"
+    assert [r.status for r in emu.requests] == [503]
+    assert clock.sleeps == [1]
+
+
 def test_a_lasting_5xx_gives_up_after_the_bounded_number_of_attempts(
     emu, client, clock
 ):
@@ -687,7 +708,8 @@ def test_requests_carry_exactly_the_headers_a_requests_session_sends(emu, client
     assert get == {
         "host": host,
         "user-agent": f"tap-closeio/{__version__}",
-        "accept-encoding": "gzip, deflate",
+        # requests' own (urllib3 adds br or zstd where they are installed)
+        "accept-encoding": requests.utils.default_headers()["Accept-Encoding"],
         "accept": "application/json",
         "connection": "keep-alive",
         "x-tz-offset": "0",
@@ -699,6 +721,19 @@ def test_requests_carry_exactly_the_headers_a_requests_session_sends(emu, client
         "content-type": "application/json",
     }
     assert emu.requests[-2].query_string == "_skip=0&_limit=2"
+
+
+def test_a_redirect_from_close_is_followed_with_the_same_auth(emu, client):
+    # Close answers a path without its trailing slash with a 308.
+    body = client.get("user", {"_limit": 2})
+
+    assert body["data"] == emu.objects("user")[:2]
+    assert [(r.path, r.query_string, r.status) for r in emu.requests] == [
+        ("/api/v1/user", "_limit=2", 308),
+        ("/api/v1/user/", "_limit=2", 200),
+    ]
+    auth = {r.headers["authorization"] for r in emu.requests}
+    assert auth == {"Basic " + base64.b64encode(f"{KEY}:".encode()).decode()}
 
 
 def test_cookies_the_session_holds_go_with_every_request(emu, client):
