@@ -72,7 +72,8 @@ def dumps_unicode(value: Any) -> str:
 def _finite(value: Any) -> Any:
     """`value` with NaN and the infinities as None, as orjson writes them.
     Only on the way to `json`, which a value orjson cannot write takes."""
-    if type(value) is float:
+    # Subclasses too: orjson refuses a float subclass, so they all land here.
+    if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
         return {key: _finite(item) for key, item in value.items()}

@@ -95,3 +95,14 @@ def test_non_finite_numbers_are_written_as_null_by_either_writer(number):
     assert codec.dumps_unicode(to_json) == (
         '{"n":null,"list":[null],"big":18446744073709551616,"lone":"\ud800"}'
     )
+
+
+def test_a_float_subclass_that_is_not_finite_is_written_as_null():
+    # orjson refuses float subclasses, so json writes them, NaN included.
+    class Measured(float):
+        pass
+
+    value = {"n": Measured("nan"), "x": Measured(1.5), "inf": [Measured("-inf")]}
+
+    assert codec.dumps(value) == '{"n":null,"x":1.5,"inf":[null]}'
+    assert codec.dumps_unicode(value) == '{"n":null,"x":1.5,"inf":[null]}'
