@@ -260,7 +260,9 @@ def _load_state(path: str | None, now: datetime) -> dict:
     try:
         validate_state(state, keys, now=now)
     except StateError as exc:
-        raise StateError(f"The state file {path}: {exc}") from None
+        # The file's name stands in for validate_state's own "state: ".
+        problem = str(exc).removeprefix("state: ")
+        raise StateError(f"The state file {path}: {problem}") from None
     return state
 
 

@@ -265,7 +265,7 @@ def test_a_bad_bookmark_names_the_state_file(tmp_path, config_path):
 
     assert_one_critical_line(
         result,
-        f"The state file {state}: state: bookmarks.leads.date_updated is not an "
+        f"The state file {state}: bookmarks.leads.date_updated is not an "
         "ISO 8601 date-time: 'yesterday'",
     )
 

@@ -64,8 +64,8 @@ def entry(stream: str, selected: bool = True, **fields) -> dict:
 @pytest.mark.parametrize(
     ("state", "problem"),
     [
-        ({"bookmarks": []}, "state: bookmarks must be an object of streams"),
-        ({"bookmarks": "leads"}, "state: bookmarks must be an object of streams"),
+        ({"bookmarks": []}, "state.json: bookmarks must be an object of streams"),
+        ({"bookmarks": "leads"}, "state.json: bookmarks must be an object of streams"),
         ({"bookmarks": {"leads": "2024-01-01"}}, "bookmarks.leads must be an object"),
         (
             {"bookmarks": {"leads": {"date_updated": "last tuesday"}}},
