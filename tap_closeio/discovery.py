@@ -176,6 +176,20 @@ def _check_metadata(name: str, entries: Any) -> None:
                 f"Catalog stream {name!r}: every metadata entry needs a "
                 f"'breadcrumb' list and a 'metadata' object; found {entry!r:.120}."
             )
+        _check_selected(name, entry["breadcrumb"], entry["metadata"].get("selected"))
+
+
+def _check_selected(name: str, breadcrumb: Any, selected: Any) -> None:
+    # NB: singer-python taps read any truthy value as selected, this one only
+    # true: a "yes" or a 1 written by hand would otherwise drop the stream or
+    # keep the field without a word.
+    if selected is None or isinstance(selected, bool):
+        return
+    where = "" if not breadcrumb else f" at {list(breadcrumb)}"
+    raise CatalogError(
+        f"Catalog stream {name!r}: 'selected'{where} must be true or false, "
+        f"not {selected!r:.40}."
+    )
 
 
 def _metadata_map(entry: dict) -> dict[tuple, dict]:

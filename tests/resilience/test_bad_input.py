@@ -135,8 +135,30 @@ def test_a_bookmark_at_the_end_of_time_is_not_an_unexpected_error(
             {"streams": [entry("users", metadata="selected")]},
             "Catalog stream 'users': 'metadata' is not a list",
         ),
+        (
+            {"streams": [entry("users", selected="yes")]},
+            "Catalog stream 'users': 'selected' must be true or false, not 'yes'.",
+        ),
+        (
+            {
+                "streams": [
+                    entry(
+                        "leads",
+                        metadata=[
+                            {"breadcrumb": [], "metadata": {"selected": True}},
+                            {
+                                "breadcrumb": ["properties", "name"],
+                                "metadata": {"selected": 0},
+                            },
+                        ],
+                    )
+                ]
+            },
+            "Catalog stream 'leads': 'selected' at ['properties', 'name'] must be "
+            "true or false, not 0.",
+        ),
     ],
-    ids=["unknown", "strings", "nameless", "metadata"],
+    ids=["unknown", "strings", "nameless", "metadata", "yes", "field-zero"],
 )
 def test_a_catalog_of_the_wrong_shape_is_refused_before_any_request(
     emu, config, tmp_path, catalog, problem
