@@ -583,7 +583,13 @@ def hold_bench_lock() -> IO:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mode", choices=("all", "cpu", "latency"), default="all")
+    parser.add_argument(
+        "--mode",
+        choices=("all", "cpu", "latency"),
+        default="all",
+        help="cpu: the full sync, the floors and the tenth-size run; latency: "
+        "the 300 ms, 20 requests a second activities sync; all: both (default)",
+    )
     parser.add_argument(
         "--latency",
         dest="mode",
@@ -591,8 +597,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         const="latency",
         help="same as --mode latency",
     )
-    parser.add_argument("--leads", type=int, default=20_000)
-    parser.add_argument("--activities", type=int, default=200_000)
+    parser.add_argument(
+        "--leads", type=int, default=20_000, help="CPU-bound run; as many tasks"
+    )
+    parser.add_argument("--activities", type=int, default=200_000, help="CPU-bound run")
     parser.add_argument(
         "--events", type=int, default=20_000, help="event log size (else ~1.5/record)"
     )
@@ -602,8 +610,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_false",
         help="let the emulator recompute each new query (see keep_query_results)",
     )
-    parser.add_argument("--latency-leads", type=int, default=2_000)
-    parser.add_argument("--latency-activities", type=int, default=20_000)
+    parser.add_argument(
+        "--latency-leads", type=int, default=2_000, help="latency-bound run"
+    )
+    parser.add_argument(
+        "--latency-activities", type=int, default=20_000, help="latency-bound run"
+    )
     parser.add_argument(
         "--concurrency",
         type=int,
