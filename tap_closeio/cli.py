@@ -257,12 +257,7 @@ def _load_state(path: str | None, now: datetime) -> dict:
     from tap_closeio.streams import STREAMS
 
     keys = {stream.name: stream.replication_key for stream in STREAMS}
-    try:
-        validate_state(state, keys, now=now)
-    except StateError as exc:
-        # The file's name stands in for validate_state's own "state: ".
-        problem = str(exc).removeprefix("state: ")
-        raise StateError(f"The state file {path}: {problem}") from None
+    validate_state(state, keys, now=now, source=f"The state file {path}")
     return state
 
 

@@ -30,68 +30,78 @@ def validate_state(
     replication_keys: Mapping[str, str],
     *,
     now: datetime | None = None,
+    source: str = "state",
+    warn: bool = True,
 ) -> None:
     """Raise StateError naming the problem when `state` has the wrong shape.
     `replication_keys` maps each known stream to its replication key; the
     bookmarks of other streams are not inspected. With `now`, a bookmark more
     than a day after it is refused: the tap never writes one, and it would
-    hide every record until then."""
+    hide every record until then. Messages start with `source`, which says
+    where the state came from (the state file's name, say). With `warn`, a
+    stream bookmarked under another key than its own is logged."""
     if not isinstance(state, dict):
-        raise StateError(f"state must be a JSON object, got {type(state).__name__}")
+        raise StateError(f"{source} must be a JSON object, got {type(state).__name__}")
 
     current = state.get("currently_syncing")
     if current is not None and not isinstance(current, str):
-        raise StateError("state: currently_syncing must be a stream name or null")
+        raise StateError(f"{source}: currently_syncing must be a stream name or null")
 
     bookmarks = state.get("bookmarks", {})
     if not isinstance(bookmarks, dict):
-        raise StateError("state: bookmarks must be an object of streams")
+        raise StateError(f"{source}: bookmarks must be an object of streams")
     for stream, key in replication_keys.items():
-        _validate_stream_bookmarks(stream, key, bookmarks.get(stream), now)
+        entry = bookmarks.get(stream)
+        _validate_stream_bookmarks(source, stream, key, entry, now, warn)
 
 
 def _validate_stream_bookmarks(
-    stream: str, key: str, entry: object, now: datetime | None
+    source: str,
+    stream: str,
+    key: str,
+    entry: object,
+    now: datetime | None,
+    warn: bool,
 ) -> None:
     if entry is None:
         return
+    where = f"{source}: bookmarks.{stream}"
     if not isinstance(entry, dict):
-        raise StateError(f"state: bookmarks.{stream} must be an object")
+        raise StateError(f"{where} must be an object")
 
     value = entry.get(key)
     if value is None:
-        _warn_about_other_keys(stream, key, entry)
+        if warn:
+            _warn_about_other_keys(where, stream, key, entry)
     else:
-        _validate_bookmark(stream, key, value, now)
+        _validate_bookmark(f"{where}.{key}", value, now)
 
     offset = entry.get("offset")
     if offset is not None and not isinstance(offset, dict):
-        raise StateError(f"state: bookmarks.{stream}.offset must be an object")
+        raise StateError(f"{where}.offset must be an object")
 
 
-def _validate_bookmark(stream: str, key: str, value: object, now) -> None:
+def _validate_bookmark(where: str, value: object, now) -> None:
     try:
         moment = parse_datetime(value)
     except ValueError as exc:
-        raise StateError(
-            f"state: bookmarks.{stream}.{key} is not an ISO 8601 date-time: {value!r}"
-        ) from exc
+        raise StateError(f"{where} is not an ISO 8601 date-time: {value!r}") from exc
 
     # A day of slack allows for a state written on a machine whose clock ran
     # a little ahead.
     if now is not None and moment > now + FUTURE_BOOKMARK_SLACK:
         raise StateError(
-            f"state: bookmarks.{stream}.{key} is {value!r}, in the future: no "
-            f"record before it would ever sync. Fix or remove that bookmark."
+            f"{where} is {value!r}, in the future: no record before it would "
+            "ever sync. Fix or remove that bookmark."
         )
 
 
-def _warn_about_other_keys(stream: str, key: str, entry: dict) -> None:
+def _warn_about_other_keys(where: str, stream: str, key: str, entry: dict) -> None:
     others = sorted(k for k in entry if k != "offset")
     if others:
         LOGGER.warning(
-            "state: bookmarks.%s has no %r (found %s); %s syncs from start_date",
-            stream,
+            "%s has no %r (found %s); %s syncs from start_date",
+            where,
             key,
             ", ".join(others),
             stream,

@@ -51,7 +51,10 @@ def run_sync(
 
     `clock` stamps time_extracted; `page_sizes` overrides a stream's `_limit`
     (tests use tiny pages to reach Close's max_skip cheaply)."""
-    validate_state(state, REPLICATION_KEYS)
+    # The command line has validated the state file and warned about it,
+    # naming the file. This guards other callers against a wrong shape; its
+    # warnings would repeat the command line's.
+    validate_state(state, REPLICATION_KEYS, warn=False)
     selection = _selection(catalog)
     sync_started_at = sync_started_at or clock()
     sync_state = SyncState(state)

@@ -99,6 +99,21 @@ def test_a_state_of_the_wrong_shape_is_refused_before_any_request(
     assert_refused(run, emu, problem)
 
 
+def test_a_bookmark_under_another_key_is_warned_about_once_naming_the_file(
+    emu, config, tmp_path
+):
+    state = {"bookmarks": {"leads": {"updated_at": "2024-01-01T00:00:00Z"}}}
+
+    run = run_tap(sync_args(tmp_path, config, state), tmp_path)
+
+    assert run.returncode == 0, run.stderr_lines("CRITICAL")
+    assert run.stderr_lines("WARNING ") == [
+        f"WARNING The state file {tmp_path / 'state.json'}: bookmarks.leads has "
+        "no 'date_updated' (found updated_at); leads syncs from start_date"
+    ]
+    assert run.ids("leads") == {lead["id"] for lead in emu.objects("lead")}
+
+
 def test_an_activities_bookmark_of_year_one_syncs_from_start_date(
     emu, config, tmp_path
 ):
