@@ -312,11 +312,11 @@ class CloseClient:
                 _prepare(session, method, url, params, body),
                 timeout=self._timeout,
                 stream=True,
-                allow_redirects=True,
-                # What Session.request would merge in (trust_env is off):
-                verify=session.verify,
+                # Given, so that send does not resolve them again per request:
+                # trust_env is off, and these were read from the environment
+                # once (_read_environment_once). verify and cert send takes
+                # from the session itself.
                 proxies=session.proxies,
-                cert=session.cert,
             )
             _read_whole_body(response)
             return response
