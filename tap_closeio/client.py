@@ -174,10 +174,19 @@ class CloseClient:
         for session in sessions:
             session.close()
 
-    def get(self, path: str, params: Mapping[str, str | int] | None = None) -> dict:
+    def get(
+        self,
+        path: str,
+        params: Mapping[str, str | int] | None = None,
+        *,
+        page: bool = False,
+    ) -> dict:
         """GET `path` (relative to base_url, e.g. "activity/") with `params`
-        sent exactly as given, so that a repeated request is the same one."""
-        return self._request("GET", path, params=dict(params) if params else None)
+        sent exactly as given, so that a repeated request is the same one.
+        With `page`, an answer without a `data` list of objects is a fault,
+        repeated like a body cut short."""
+        params = dict(params) if params else None
+        return self._request("GET", path, params=params, page=page)
 
     def post(self, path: str, body: dict) -> dict:
         """POST `body` as JSON to `path` (relative to base_url)."""
@@ -192,6 +201,7 @@ class CloseClient:
         *,
         params: dict | None = None,
         body: dict | None = None,
+        page: bool = False,
     ) -> dict:
         path = path.lstrip("/")
         group = _group_of(path)
@@ -203,7 +213,10 @@ class CloseClient:
                 raise RetryableError(f"{method} /{path} not sent: the client is closed")
             state = self._enter_group(group)
             try:
-                return self._send(method, path, group, state, params, body)
+                result = self._send(method, path, group, state, params, body)
+                if page:
+                    _check_page(method, path, result)
+                return result
             except _RateLimited as exc:
                 rate_limited += 1
                 self._after_rate_limit(method, path, group, exc, rate_limited)
@@ -569,6 +582,22 @@ def _parse_body(method: str, path: str, response: requests.Response) -> dict:
             f"Close answered {method} /{path} with JSON that is not an object"
         )
     return body
+
+
+def _check_page(method: str, path: str, body: dict) -> None:
+    # NB: a page without its `data` list would otherwise read as an empty
+    # last page, and the stream's bookmark would pass every record after it.
+    data = body.get("data")
+    if type(data) is not list:
+        raise RetryableError(
+            f"Close answered {method} /{path} with a page that has no 'data' list "
+            f"(keys: {', '.join(sorted(body)[:8]) or 'none'})"
+        )
+    if not all(type(record) is dict for record in data):
+        raise RetryableError(
+            f"Close answered {method} /{path} with a page whose 'data' holds "
+            "something other than objects"
+        )
 
 
 def _json_or_none(response: requests.Response) -> Any:

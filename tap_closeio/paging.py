@@ -77,11 +77,11 @@ def get_page(
     instead when the pager cannot step (`steps` None: a cursor has no next
     page to go to) or has stepped over too many pages in a row."""
     try:
-        body = client.get(path, params)
+        body = client.get(path, params, page=True)
     except DeletedDocumentError as exc:
         LOGGER.warning("%s: %s; asking for the page once more", label, exc)
         try:
-            body = client.get(path, params)
+            body = client.get(path, params, page=True)
         except DeletedDocumentError as again:
             return _step_over(again, params, label, steps)
     if steps is not None:

@@ -164,8 +164,8 @@ class EditingClient(CloseClient):
         super().__init__(config, sleep=lambda seconds: None)
         self.edit, self.after, self.calls = edit, after, 0
 
-    def get(self, path, params=None):
-        body = super().get(path, params)
+    def get(self, path, params=None, *, page=False):
+        body = super().get(path, params, page=page)
         self.calls += 1
         if self.calls == self.after:
             self.edit()
@@ -453,3 +453,72 @@ def test_a_close_that_ignores_skip_ends_the_query_instead_of_looping(
     assert sorted(set(result.ids(stream))) == ["x_1", "x_2"]
     assert len(result.requests) < 15
     assert "ending this query" in logs.text
+
+
+# A 200 whose body is not a page: read as an empty last page, it let the
+# bookmark pass every record after it (found by trying to break the tap).
+MALFORMED_PAGES = {
+    "error": ({"error": "Internal"}, "that has no 'data' list (keys: error)"),
+    "empty": ({}, "that has no 'data' list (keys: none)"),
+    "object": ({"data": {"id": "x"}}, "that has no 'data' list (keys: data)"),
+    "numbers": ({"data": [1]}, "whose 'data' holds something other than objects"),
+}
+PAGED_PATHS = {
+    "leads": "lead/",
+    "activities": "activity/",
+    "tasks": "task/",
+    "event_log": "event/",
+}
+
+
+@pytest.mark.parametrize("stream", sorted(PAGED_PATHS))
+@pytest.mark.parametrize("case", sorted(MALFORMED_PAGES))
+def test_a_malformed_page_is_asked_again_and_nothing_is_lost(
+    emulator_factory, stream, case
+):
+    body, problem = MALFORMED_PAGES[case]
+    path = PAGED_PATHS[stream]
+    emu = emulator_factory(seed=3, size="tiny", now=NOW)
+    config = make_config(emu, concurrency=1)
+    clean = sync(emu, config=config, catalog=catalog_of(stream), page_sizes={stream: 5})
+    emu.add_fault(f"/api/v1/{path}", kind="status", status=200, body=body, on_request=2)
+
+    with tap_logs() as logs:
+        result = sync(
+            emu, config=config, catalog=catalog_of(stream), page_sizes={stream: 5}
+        )
+
+    assert len(clean.ids(stream)) > 10
+    assert sorted(result.ids(stream)) == sorted(clean.ids(stream))
+    assert result.state == clean.state
+    assert len(result.requests) == len(clean.requests) + 1
+    assert (
+        f"WARNING Waiting 1.00 s before retrying GET /{path} (attempt 1 of 6 "
+        f"failed: Close answered GET /{path} with a page {problem})"
+    ) in logs.text
+
+
+def test_a_page_that_stays_malformed_fails_the_run_and_keeps_the_bookmark(
+    emulator_factory,
+):
+    emu = emulator_factory(seed=3, size="tiny", now=NOW)
+    state = {"bookmarks": {"tasks": {"date_updated": "2024-01-01T00:00:00.000000Z"}}}
+    emu.add_fault(
+        "/api/v1/task/", kind="status", status=200, body={}, on_request=2, times=None
+    )
+
+    result = sync(
+        emu,
+        state,
+        catalog=catalog_of("tasks"),
+        page_sizes={"tasks": 5},
+        expect_error=True,
+    )
+
+    assert str(result.error) == (
+        "Close answered GET /task/ with a page that has no 'data' list (keys: none)"
+        " (gave up after 6 attempts)"
+    )
+    assert len(result.ids("tasks")) == 5
+    bookmarks = [s["bookmarks"]["tasks"] for s in result.states()]
+    assert bookmarks == [state["bookmarks"]["tasks"]] * len(bookmarks)
