@@ -52,6 +52,13 @@ DEFAULT_RATE_LIMIT_WAIT = 2.0
 # costs little next to a request's own latency and lets the window roll over.
 MIN_RATE_LIMIT_WAIT = 0.25
 
+# The longest wait for Close's rate limit this tap sits out. Close's windows
+# are seconds long; a wait of hours is a daily quota or a broken header (an
+# epoch time where seconds belong), and sleeping through it would look like
+# a hung run. A 429 asking for longer ends the run; a 200's budget that
+# resets later is not paced on.
+MAX_RATE_LIMIT_WAIT = 900.0
+
 # Floor for the wait after a 200 that spent the budget (remaining 0). That
 # answer was served, so a `reset` of 0 costs at most one 429 and the wait
 # above; the quarter second here instead cost about 0.2 s of every 1.3 s
@@ -243,6 +250,13 @@ class CloseClient:
             reason = f"HTTP 429 on /{path} without a reset time"
         else:
             reason = f"HTTP 429 on /{path}"
+        if seconds > MAX_RATE_LIMIT_WAIT:
+            raise RateLimitError(
+                f"Close asks to wait {seconds:.0f} s before the next {method} "
+                f"/{path} (HTTP 429), longer than this tap waits "
+                f"({MAX_RATE_LIMIT_WAIT:.0f} s). Run it again later; the last "
+                "STATE is safe to resume from."
+            )
         self._hold_group(group, seconds, reason)
 
     def _after_fault(
@@ -457,6 +471,8 @@ class CloseClient:
         budget = parse_budget(response.headers)
         if budget.remaining is None or budget.reset is None:
             return
+        if budget.reset > MAX_RATE_LIMIT_WAIT:
+            return  # not a window to pace on; a 429 would say what Close means
 
         reason = f"rate-limit budget of /{group}/ spent ({budget.remaining} left)"
         # The floor is for a budget that is spent. With requests left, the

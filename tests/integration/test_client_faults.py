@@ -206,7 +206,50 @@ def test_endless_429s_give_up_with_a_rate_limit_error(emu, client, clock):
     assert clock.sleeps == [2.0] * 9
 
 
+@pytest.mark.parametrize(
+    "headers",
+    [{"Retry-After": "100000"}, {"X-Rate-Limit-Reset": "1733350000"}],
+    ids=["hours", "epoch"],
+)
+def test_a_429_asking_for_longer_than_the_tap_waits_ends_the_run(
+    emu, client, clock, headers
+):
+    # Sleeping through it would look like a hung run (a helper's find).
+    emu.add_fault("/api/v1/user/", kind="status", status=429, headers=headers)
+    seconds = max(float(value) for value in headers.values())
+
+    with pytest.raises(RateLimitError) as raised:
+        client.get("user/")
+
+    assert str(raised.value) == (
+        f"Close asks to wait {seconds:.0f} s before the next GET /user/ (HTTP "
+        "429), longer than this tap waits (900 s). Run it again later; the last "
+        "STATE is safe to resume from."
+    )
+    assert clock.sleeps == []
+    assert len(sent(emu, "/api/v1/user/")) == 1
+
+
 # --- the budget Close reports on a 200 --------------------------------------
+
+
+def test_a_spent_budget_resetting_after_the_longest_wait_is_not_paced_on(
+    emu, client, clock
+):
+    headers = {"X-Rate-Limit-Remaining": "0", "X-Rate-Limit-Reset": "1733350000"}
+    emu.add_fault(
+        "/api/v1/user/",
+        kind="status",
+        status=200,
+        body=users_body(emu),
+        headers=headers,
+    )
+
+    client.get("user/")
+    client.get("user/")
+
+    assert clock.sleeps == []
+    assert [s for _, _, s in sent(emu, "/api/v1/user/")] == [200, 200]
 
 
 def test_a_spent_budget_on_a_200_waits_before_the_next_call(emu, client, clock):
