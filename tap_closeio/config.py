@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from tap_closeio.errors import ConfigError
 from tap_closeio.timeutil import parse_datetime
@@ -25,6 +25,11 @@ DEFAULT_ACTIVITIES_WINDOW_SECONDS = 86400
 # Close reports (bench/RESULTS.md: 4 left the limit a quarter unused).
 DEFAULT_CONCURRENCY = 6
 DEFAULT_REQUEST_TIMEOUT_SECONDS = 30.0
+
+# Upper bounds: past them a value is a typo, and a date window or look-back
+# of more than a century overflows Python's dates in the middle of a sync.
+MAX_WINDOW_DAYS = 36_500
+MAX_CONCURRENCY = 64  # Close's budgets are tens of requests a second
 
 
 @dataclass(frozen=True)
@@ -143,12 +148,16 @@ def load_config(raw: Mapping[str, Any], env: Mapping[str, str]) -> Config:
         api_key=_api_key(values["api_key"]),
         start_date=_start_date(values["start_date"]),
         date_window_days=_window(
-            "date_window", values["date_window"], DEFAULT_DATE_WINDOW_DAYS
+            "date_window",
+            values["date_window"],
+            DEFAULT_DATE_WINDOW_DAYS,
+            MAX_WINDOW_DAYS,
         ),
         activities_window_seconds=_window(
             "activities_window_seconds",
             values["activities_window_seconds"],
             DEFAULT_ACTIVITIES_WINDOW_SECONDS,
+            MAX_WINDOW_DAYS * 86_400,
         ),
         user_agent=_user_agent(values["user_agent"]),
         base_url=_base_url(values["base_url"]),
@@ -200,7 +209,17 @@ def _api_key(value: Any) -> str:
         )
     if not isinstance(value, str) or not value.strip():
         raise ConfigError("Config 'api_key' must be a non-empty string.")
+    if not _is_printable_ascii(value.strip()):
+        raise ConfigError(
+            "Config 'api_key' holds characters no Close API key has (only "
+            "printable ASCII can be sent): check what was pasted."
+        )
     return value.strip()
+
+
+def _is_printable_ascii(text: str) -> bool:
+    # What an HTTP header can carry as it is: no CR/LF to split it.
+    return text.isascii() and text.isprintable()
 
 
 def _start_date(value: Any) -> datetime:
@@ -216,11 +235,11 @@ def _start_date(value: Any) -> datetime:
             pass
     raise ConfigError(
         f"Config 'start_date' {value!r} is not an ISO 8601 date or date-time "
-        "(e.g. 2024-01-01 or 2024-01-01T00:00:00Z)."
+        "within years 1 to 9999 UTC (e.g. 2024-01-01 or 2024-01-01T00:00:00Z)."
     )
 
 
-def _window(key: str, value: Any, default: int) -> int:
+def _window(key: str, value: Any, default: int, maximum: int) -> int:
     # Compatibility: Stitch hands every value as a string, and the original
     # tap fell back to its default for 0, "", "0" and non-numbers.
     if value is None:
@@ -234,6 +253,11 @@ def _window(key: str, value: Any, default: int) -> int:
             default,
         )
         return default
+    if number > maximum:
+        raise ConfigError(
+            f"Config '{key}' is {value!r}, more than the largest it may be "
+            f"({maximum}, a hundred years)."
+        )
     return number
 
 
@@ -258,6 +282,10 @@ def _user_agent(value: Any) -> str | None:
         return None
     if not isinstance(value, str):
         raise ConfigError(f"Config 'user_agent' must be a string, got {value!r}.")
+    if not _is_printable_ascii(value):
+        raise ConfigError(
+            f"Config 'user_agent' must be one line of printable ASCII, got {value!r}."
+        )
     return value
 
 
@@ -273,6 +301,11 @@ def _base_url(value: Any) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ConfigError(f"Config 'base_url' {value!r} is not an http(s) URL.")
+    if not _has_valid_port(parts):
+        raise ConfigError(
+            f"Config 'base_url' {value!r} has a port that is not a number from "
+            "0 to 65535."
+        )
     if parts.username or parts.password or parts.query or parts.fragment:
         raise ConfigError(
             f"Config 'base_url' must not carry credentials, a query or a "
@@ -290,6 +323,14 @@ def _base_url(value: Any) -> str:
     return url
 
 
+def _has_valid_port(parts: SplitResult) -> bool:
+    try:
+        port = parts.port  # urllib checks the port only when it is asked for
+    except ValueError:
+        return False
+    return port is None or 0 <= port <= 65535
+
+
 def _is_loopback(host: str) -> bool:
     if host.lower() == "localhost":
         return True
@@ -303,9 +344,10 @@ def _concurrency(value: Any) -> int:
     if value is None:
         return DEFAULT_CONCURRENCY
     number = _whole_number(value)
-    if number is None or number < 1:
+    if number is None or not 1 <= number <= MAX_CONCURRENCY:
         raise ConfigError(
-            f"Config 'concurrency' must be a whole number of at least 1, got {value!r}."
+            f"Config 'concurrency' must be a whole number from 1 to "
+            f"{MAX_CONCURRENCY}, got {value!r}."
         )
     return number
 

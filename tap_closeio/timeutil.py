@@ -65,7 +65,10 @@ def _parse_text(value: str) -> datetime:
 def _as_utc(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+05:00 is before year 1 in UTC
+        raise ValueError(f"out of range in UTC: {moment.isoformat()}") from None
 
 
 def format_bookmark(moment: datetime) -> str:

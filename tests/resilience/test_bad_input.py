@@ -217,6 +217,37 @@ def test_an_unknown_stream_left_unselected_is_ignored_with_one_warning(
         ({"api_key": "  "}, "Config 'api_key' must be a non-empty string."),
         ({"start_date": "yesterday"}, "Config 'start_date' 'yesterday' is not"),
         ({"concurrency": "0"}, "Config 'concurrency' must be a whole number"),
+        (
+            {"concurrency": 1000},
+            "Config 'concurrency' must be a whole number from 1 to 64, got 1000.",
+        ),
+        (
+            {"date_window": 1000000000},
+            "Config 'date_window' is 1000000000, more than the largest it may be "
+            "(36500, a hundred years).",
+        ),
+        (
+            {"activities_window_seconds": "1e30"},
+            "Config 'activities_window_seconds' is '1e30', more than the largest",
+        ),
+        (
+            {"start_date": "0001-01-01T00:00:00+05:00"},
+            "Config 'start_date' '0001-01-01T00:00:00+05:00' is not an ISO 8601 "
+            "date or date-time within years 1 to 9999 UTC",
+        ),
+        (
+            {"api_key": "ключ"},
+            "Config 'api_key' holds characters no Close API key has",
+        ),
+        (
+            {"user_agent": "etl\r\nX-Evil: 1"},
+            "Config 'user_agent' must be one line of printable ASCII, got "
+            "'etl\\r\\nX-Evil: 1'.",
+        ),
+        (
+            {"base_url": "http://127.0.0.1:99999/api/v1/"},
+            "has a port that is not a number from 0 to 65535.",
+        ),
         ({"request_timeout": "soon"}, "Config 'request_timeout' must be a positive"),
         ({"base_url": "ftp://127.0.0.1/"}, "is not an http(s) URL"),
         ({"base_url": "http://10.1.2.3/api/v1/"}, "not https"),

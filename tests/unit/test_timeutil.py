@@ -67,6 +67,11 @@ def test_parse_datetime_takes_datetimes_and_dates():
         "01/02/2024",
         "2024-02-30",
         1714471205,
+        # Dates that exist only in their own zone: before year 1 or after
+        # 9999 once in UTC.
+        "0001-01-01T00:00:00+05:00",
+        "9999-12-31T23:00:00-05:00",
+        "0001-01-01 00:00:00+0500",
     ],
 )
 def test_parse_datetime_refuses_what_is_not_a_date_time(bad):
