@@ -170,8 +170,19 @@ class SyncState:
                 offset,
             )
             return 0, []
-        seen = offset.get("seen")
-        return offset["skip"], seen if isinstance(seen, list) else []
+
+        # Read again from the query's start rather than trust a skip whose
+        # records cannot be checked: some come twice, none is missed.
+        seen = offset.get("seen", [])
+        if not _is_idents(seen):
+            LOGGER.warning(
+                "%s: ignoring saved offset %.200s: its 'seen' is not a list of "
+                "[id, version] pairs; reading the query from its start",
+                stream,
+                offset,
+            )
+            return 0, []
+        return offset["skip"], seen
 
     def set_offset(
         self, stream: str, fingerprint: str, skip: int, seen: list | None = None
@@ -189,6 +200,15 @@ class SyncState:
         if create:
             return bookmarks.setdefault(stream, {})
         return bookmarks.get(stream, {})
+
+
+def _is_idents(value: object) -> bool:
+    # As set_offset writes them: [[id, version], ...], each part a JSON scalar.
+    scalars = (str, int, float, bool, type(None))
+    return isinstance(value, list) and all(
+        isinstance(ident, list) and all(isinstance(part, scalars) for part in ident)
+        for ident in value
+    )
 
 
 def _is_count(value: object) -> bool:

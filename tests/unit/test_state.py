@@ -113,6 +113,28 @@ def test_offset_written_by_the_original_is_ignored_with_info(caplog):
     assert "ignoring saved offset" in caplog.text
 
 
+@pytest.mark.parametrize(
+    "seen", [[1, 2], [[["lead_1"], "x"]], "lead_1", [{"id": "lead_1"}], None]
+)
+def test_an_offset_whose_seen_records_cannot_be_read_is_ignored(caplog, seen):
+    # Resuming at the skip without them could not notice records that moved.
+    fingerprint = query_fingerprint("lead/", {"query": "a"})
+    offset = {"skip": 42, "query": fingerprint, "seen": seen}
+    state = SyncState({"bookmarks": {"leads": {"offset": offset}}})
+
+    with caplog.at_level(logging.INFO):
+        assert state.get_offset("leads", fingerprint) == (0, [])
+    assert "its 'seen' is not a list of [id, version] pairs" in caplog.text
+
+
+def test_an_offset_without_seen_records_resumes_at_its_skip():
+    fingerprint = query_fingerprint("lead/", {"query": "a"})
+    offset = {"skip": 3, "query": fingerprint}
+    state = SyncState({"bookmarks": {"leads": {"offset": offset}}})
+
+    assert state.get_offset("leads", fingerprint) == (3, [])
+
+
 def test_fingerprint_ignores_page_position_only():
     base = query_fingerprint("task/", {"a": "1", "b": 2})
     assert (
