@@ -233,10 +233,8 @@ def test_a_429_asking_for_longer_than_the_tap_waits_ends_the_run(
 # --- the budget Close reports on a 200 --------------------------------------
 
 
-def test_a_spent_budget_resetting_after_the_longest_wait_is_not_paced_on(
-    emu, client, clock
-):
-    headers = {"X-Rate-Limit-Remaining": "0", "X-Rate-Limit-Reset": "1733350000"}
+def answer_users_with(emu, headers: dict) -> None:
+    """The next /user/ answer is its usual 200 with these headers."""
     emu.add_fault(
         "/api/v1/user/",
         kind="status",
@@ -244,6 +242,13 @@ def test_a_spent_budget_resetting_after_the_longest_wait_is_not_paced_on(
         body=users_body(emu),
         headers=headers,
     )
+
+
+def test_a_spent_budget_resetting_after_the_longest_wait_is_not_paced_on(
+    emu, client, clock
+):
+    headers = {"X-Rate-Limit-Remaining": "0", "X-Rate-Limit-Reset": "1733350000"}
+    answer_users_with(emu, headers)
 
     client.get("user/")
     client.get("user/")
@@ -254,13 +259,7 @@ def test_a_spent_budget_resetting_after_the_longest_wait_is_not_paced_on(
 
 def test_a_spent_budget_on_a_200_waits_before_the_next_call(emu, client, clock):
     headers = {"X-Rate-Limit-Remaining": "0", "X-Rate-Limit-Reset": "0.417"}
-    emu.add_fault(
-        "/api/v1/user/",
-        kind="status",
-        status=200,
-        body=users_body(emu),
-        headers=headers,
-    )
+    answer_users_with(emu, headers)
 
     first = client.get("user/")
     assert clock.sleeps == []
@@ -281,13 +280,7 @@ def test_a_spent_budget_on_a_200_waits_before_the_next_call(emu, client, clock):
 def test_a_spent_budget_with_a_tiny_reset_waits_the_floor_not_zero(
     emu, client, clock, headers
 ):
-    emu.add_fault(
-        "/api/v1/user/",
-        kind="status",
-        status=200,
-        body=users_body(emu),
-        headers=headers,
-    )
+    answer_users_with(emu, headers)
 
     client.get("user/")
     client.get("user/")
@@ -297,13 +290,7 @@ def test_a_spent_budget_with_a_tiny_reset_waits_the_floor_not_zero(
 
 def test_a_budget_with_requests_left_causes_no_wait(emu, client, clock):
     headers = {"RateLimit": "limit=10, remaining=1, reset=5"}
-    emu.add_fault(
-        "/api/v1/user/",
-        kind="status",
-        status=200,
-        body=users_body(emu),
-        headers=headers,
-    )
+    answer_users_with(emu, headers)
 
     client.get("user/")
     client.get("user/")
@@ -313,13 +300,7 @@ def test_a_budget_with_requests_left_causes_no_wait(emu, client, clock):
 
 def test_a_spent_budget_holds_only_its_own_endpoint_group(emu, client, clock):
     headers = {"RateLimit": "limit=10, remaining=0, reset=3"}
-    emu.add_fault(
-        "/api/v1/user/",
-        kind="status",
-        status=200,
-        body=users_body(emu),
-        headers=headers,
-    )
+    answer_users_with(emu, headers)
 
     client.get("user/")
     client.get("task/", {"_type": "all"})
@@ -331,13 +312,7 @@ def test_a_spent_budget_holds_only_its_own_endpoint_group(emu, client, clock):
 
 def test_the_wait_is_shared_by_every_thread(emu, client, clock):
     headers = {"RateLimit": "limit=10, remaining=0, reset=1.5"}
-    emu.add_fault(
-        "/api/v1/user/",
-        kind="status",
-        status=200,
-        body=users_body(emu),
-        headers=headers,
-    )
+    answer_users_with(emu, headers)
     thread = threading.Thread(target=client.get, args=("user/",))
     thread.start()
     thread.join()
