@@ -8,6 +8,7 @@ from sync_harness import catalog_of, make_config, sync, tap_logs
 
 from tap_closeio.client import CloseClient
 from tap_closeio.errors import DeletedDocumentError, SkipCapExhaustedError
+from tap_closeio.streams import STREAMS
 
 NOW = "2024-05-01T12:00:00+00:00"
 
@@ -463,21 +464,16 @@ MALFORMED_PAGES = {
     "object": ({"data": {"id": "x"}}, "that has no 'data' list (keys: data)"),
     "numbers": ({"data": [1]}, "whose 'data' holds something other than objects"),
 }
-PAGED_PATHS = {
-    "leads": "lead/",
-    "activities": "activity/",
-    "tasks": "task/",
-    "event_log": "event/",
-}
+PATHS = {stream.name: stream.path for stream in STREAMS}
 
 
-@pytest.mark.parametrize("stream", sorted(PAGED_PATHS))
+@pytest.mark.parametrize("stream", ["activities", "event_log", "leads", "tasks"])
 @pytest.mark.parametrize("case", sorted(MALFORMED_PAGES))
 def test_a_malformed_page_is_asked_again_and_nothing_is_lost(
     emulator_factory, stream, case
 ):
     body, problem = MALFORMED_PAGES[case]
-    path = PAGED_PATHS[stream]
+    path = PATHS[stream]
     emu = emulator_factory(seed=3, size="tiny", now=NOW)
     config = make_config(emu, concurrency=1)
     clean = sync(emu, config=config, catalog=catalog_of(stream), page_sizes={stream: 5})
